@@ -1,0 +1,13 @@
+"""The `resildrill abort` command (not built yet)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the app."""
+
+    @app.command("abort", help="(not built yet)", hidden=True)
+    def _cmd() -> None:
+        raise typer.Exit(6)

@@ -1,0 +1,1 @@
+"""Drill and target files: typed models, loading with located errors, semantic checks."""

@@ -1,0 +1,358 @@
+"""Frozen, typed models of drill and target files, and the duration and SLO grammars.
+
+Owns the shape of ``kind: Drill`` and ``kind: Target`` documents (``apiVersion:
+resildrill/v1``). Knows nothing of YAML, files or environment variables: the loader maps
+YAML nodes onto these models and turns validation errors into ``file:line:col`` lines.
+
+Fault kinds contribute their own spec models (subclasses of :class:`FaultSpec`), which
+the loader combines into one discriminated union on ``kind``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+API_VERSION = "resildrill/v1"
+
+# ---------------------------------------------------------------------------------------
+# Durations: every duration carries its unit, so "90" (seconds? ms?) can never be misread.
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: No drill step may be longer than a day: larger values are typos, not drills.
+MAX_DURATION_S = 86_400.0
+
+
+def parse_duration(value: Any) -> float:
+    """Parse ``500ms``, ``30s``, ``5m`` or ``2h`` into seconds; reject bare numbers."""
+    if isinstance(value, bool) or isinstance(value, int | float):
+        raise ValueError(f"duration {value!r} needs a unit, like 500ms, 30s or 5m")
+    if not isinstance(value, str):
+        raise ValueError("duration must be a string with a unit, like 500ms, 30s or 5m")
+    match = _DURATION_RE.match(value)
+    if not match:
+        raise ValueError(f"invalid duration {value!r}: use a number and a unit, like 500ms, 30s or 5m")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"duration {value!r} is longer than 24h")
+    return round(seconds, 6)
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds back into the grammar :func:`parse_duration` accepts."""
+    if seconds < 1 and seconds != 0:
+        return f"{round(seconds * 1000, 3):g}ms"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h)$",
+                    "description": "a number with a unit: 500ms, 30s, 5m, 1h"}),
+]
+
+
+class Frozen(BaseModel):
+    """Base of every document model: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# ---------------------------------------------------------------------------------------
+# Target
+
+
+Environment = Literal["production", "staging", "test", "dev"]
+
+
+class HttpCheck(Frozen):
+    """An HTTP request a probe makes; success is a status in ``expect_status``."""
+
+    url: str
+    method: Literal["GET", "HEAD"] = "GET"
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    bearer_token_env: str | None = Field(
+        default=None, description="name of an environment variable holding a bearer token"
+    )
+    ca_bundle: str | None = Field(default=None, description="CA bundle file for https URLs")
+
+
+class TcpCheck(Frozen):
+    """A TCP connect a probe makes; success is an accepted connection."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+
+
+class ProbeSpec(Frozen):
+    """A health probe sampled at a fixed cadence on the monotonic clock."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    http: HttpCheck | None = None
+    tcp: TcpCheck | None = None
+    role: Literal["clinical", "component"] = Field(
+        default="component",
+        description="clinical: the user-facing entry point; its failures count as outage",
+    )
+    service: str | None = Field(default=None, description="the service this probe watches")
+    interval: Duration = 0.1
+    timeout: Duration = 0.5
+
+    @model_validator(mode="after")
+    def _exactly_one_check(self) -> ProbeSpec:
+        if (self.http is None) == (self.tcp is None):
+            raise ValueError("a probe needs exactly one of 'http' or 'tcp'")
+        return self
+
+
+class ProcessLocator(Frozen):
+    """How to find a service's process: by pidfile, by pid, or by an exact command line."""
+
+    pidfile: str | None = None
+    pid: int | None = Field(default=None, ge=2)
+    match: str | None = Field(
+        default=None, description="exact command line (arguments joined by single spaces)"
+    )
+    count: int = Field(default=1, ge=1, description="how many processes the locator must find")
+
+    @model_validator(mode="after")
+    def _exactly_one_way(self) -> ProcessLocator:
+        given = [x for x in (self.pidfile, self.pid, self.match) if x is not None]
+        if len(given) != 1:
+            raise ValueError("a process needs exactly one of 'pidfile', 'pid' or 'match'")
+        return self
+
+
+class RestartSpec(Frozen):
+    """A command the drill runs to bring a lost service back."""
+
+    command: list[str] = Field(min_length=1)
+    delay: Duration = 0.0
+    cwd: str | None = None
+
+
+class ServiceSpec(Frozen):
+    """A service of the target: where it is reached and how it comes back when lost."""
+
+    address: str | None = Field(default=None, description="host:port clients use")
+    process: ProcessLocator | None = None
+    recovery: Literal["supervisor", "restart", "none"] = Field(
+        default="supervisor",
+        description=(
+            "supervisor: the system restarts it itself (recovery counted from injection); "
+            "restart: the drill runs 'restart' (counted from that revert)"
+        ),
+    )
+    restart: RestartSpec | None = None
+
+    @model_validator(mode="after")
+    def _restart_needs_command(self) -> ServiceSpec:
+        if self.recovery == "restart" and self.restart is None:
+            raise ValueError("recovery 'restart' needs a 'restart' command")
+        return self
+
+
+class TargetSpec(Frozen):
+    """A system under test: its environment, services and probes."""
+
+    apiVersion: Literal["resildrill/v1"]
+    kind: Literal["Target"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str | None = None
+    environment: Environment
+    services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    probes: list[ProbeSpec] = Field(min_length=1)
+    run_dir: str | None = Field(
+        default=None, description="folder for pidfiles and logs, relative to the target file"
+    )
+    stack: dict[str, Any] | None = Field(
+        default=None,
+        description="how 'resildrill target up' starts the system (bundled stacks only)",
+    )
+
+    @model_validator(mode="after")
+    def _probe_names_unique(self) -> TargetSpec:
+        names = [p.name for p in self.probes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"probe names must be unique: {', '.join(dupes)}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------
+# SLOs: "success_rate >= 0.99", "error_rate <= 0.05", "p95 <= 300ms", "p95 <= 2x baseline"
+
+SLOMetric = Literal["success_rate", "error_rate", "p50", "p95", "p99"]
+_SLO_RE = re.compile(
+    r"^\s*(success_rate|error_rate|p50|p95|p99)\s*(<=|>=|<|>)\s*"
+    r"(?:(\d+(?:\.\d+)?)\s*x\s*baseline|(\d+(?:\.\d+)?)\s*(ms|s)?)\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SLOExpectation:
+    """A parsed SLO: ``metric op value``, or ``metric op factor x baseline``."""
+
+    metric: str
+    op: str
+    value: float
+    relative_to_baseline: bool
+    text: str
+
+    def holds(self, observed: float, baseline: float | None = None) -> bool:
+        """Whether an observed figure meets this expectation."""
+        limit = self.value * (baseline or 0.0) if self.relative_to_baseline else self.value
+        return {
+            "<=": observed <= limit,
+            ">=": observed >= limit,
+            "<": observed < limit,
+            ">": observed > limit,
+        }[self.op]
+
+
+def parse_slo(value: Any) -> SLOExpectation:
+    """Parse an SLO expression; latency values are stored in seconds."""
+    if isinstance(value, SLOExpectation):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("an SLO is a string like 'success_rate >= 0.99' or 'p95 <= 2x baseline'")
+    match = _SLO_RE.match(value)
+    if not match:
+        raise ValueError(
+            f"invalid SLO {value!r}: write 'success_rate >= 0.99', 'error_rate <= 0.05', "
+            "'p95 <= 300ms' or 'p95 <= 2x baseline'"
+        )
+    metric, op, factor, number, unit = match.groups()
+    is_latency = metric.startswith("p")
+    if factor is not None:
+        if not is_latency:
+            raise ValueError("only latency percentiles can be relative to the baseline")
+        return SLOExpectation(metric, op, float(factor), True, value.strip())
+    amount = float(number)
+    if is_latency:
+        if unit is None:
+            raise ValueError(f"latency SLO {value!r} needs a unit, like 300ms")
+        amount = amount * _UNIT_SECONDS[unit]
+    else:
+        if unit is not None:
+            raise ValueError(f"{metric} is a ratio between 0 and 1, without a unit")
+        if not 0.0 <= amount <= 1.0:
+            raise ValueError(f"{metric} is a ratio between 0 and 1")
+    return SLOExpectation(metric, op, amount, False, value.strip())
+
+
+SLOExpr = Annotated[
+    SLOExpectation,
+    BeforeValidator(parse_slo),
+    PlainSerializer(lambda e: e.text, return_type=str),
+    WithJsonSchema({"type": "string", "examples": ["success_rate >= 0.99", "p95 <= 2x baseline"]}),
+]
+
+
+class SLOSpec(Frozen):
+    """A service level objective judged per 100 ms bucket over a trailing ``slo_window``."""
+
+    name: str | None = None
+    probe: str | None = Field(default=None, description="a probe of the target")
+    workflow: str | None = Field(default=None, description="a clinician workflow of the load")
+    expect: SLOExpr
+    min_samples: int = Field(
+        default=1, ge=1, description="samples a window needs before it can be judged"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SLOSpec:
+        if (self.probe is None) == (self.workflow is None):
+            raise ValueError("an SLO needs exactly one of 'probe' or 'workflow'")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The SLO's name, or one made from its source and expectation."""
+        return self.name or f"{self.probe or self.workflow}: {self.expect.text}"
+
+
+# ---------------------------------------------------------------------------------------
+# Drill
+
+
+class FaultSpec(Frozen):
+    """Fields every fault has; each fault kind subclasses it with ``kind: Literal[...]``."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: str
+    at: Duration = Field(description="offset from the end of the baseline")
+    duration: Duration | None = Field(
+        default=None,
+        description="how long the fault stays; omitted: the system must heal itself",
+    )
+    description: str | None = None
+
+
+class ManualStep(Frozen):
+    """An operator action the drill waits for, with a prompt and a timeout; measured."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    at: Duration = Field(description="offset from the end of the baseline")
+    prompt: str
+    timeout: Duration = 300.0
+
+
+class Phases(Frozen):
+    """The drill's timeline around its faults."""
+
+    baseline: Duration = Field(default=5.0, description="steady state checked before injecting")
+    recovery: Duration = Field(
+        default=20.0, description="recovery window watched after the last fault ends"
+    )
+
+
+class Gates(Frozen):
+    """Thresholds that turn a completed drill into exit code 0 or 1."""
+
+    all_faults_recovered: bool = True
+    max_time_to_recover: Duration | None = None
+    max_time_to_detect: Duration | None = None
+    max_outage: Duration | None = None
+    max_degraded: Duration | None = None
+    max_relapses: int | None = Field(default=None, ge=0)
+    min_availability: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class DrillSpec(Frozen):
+    """A drill: against which target, what counts as healthy, which faults, which gates."""
+
+    apiVersion: Literal["resildrill/v1"]
+    kind: Literal["Drill"]
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str | None = None
+    target: str = Field(description="path of the target file, relative to the drill file")
+    slos: list[SLOSpec] = Field(min_length=1)
+    slo_window: Duration = 1.0
+    stability_window: Duration = 5.0
+    phases: Phases = Field(default_factory=Phases)
+    faults: list[FaultSpec] = Field(default_factory=list)
+    manual: list[ManualStep] = Field(default_factory=list)
+    gates: Gates = Field(default_factory=Gates)
+
+    @model_validator(mode="after")
+    def _ids_unique(self) -> DrillSpec:
+        ids = [f.id for f in self.faults] + [m.id for m in self.manual]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"fault and manual step ids must be unique: {', '.join(dupes)}")
+        return self

@@ -1,0 +1,72 @@
+"""The contract every fault backend meets, and the values it exchanges with the runner.
+
+A backend is a class registered under the entry-point group ``resildrill.faults``. The
+runner owns *when*; the backend owns *how*. Every injection goes through three steps, so
+that a crash at any moment can be undone from the journal alone:
+
+1. ``prepare(spec)`` returns a *recipe*: a JSON-serialisable dict holding everything needed
+   to undo the fault (absolute paths, pids with their start times, restart commands). The
+   runner fsyncs it to the journal as an intent *before* acting.
+2. ``inject(spec, recipe)`` acts and returns the recipe completed with what it learnt.
+3. ``revert(recipe)`` undoes it, idempotently, using the recipe only; ``is_injected(recipe)``
+   checks independently whether the fault is still in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from resildrill.clock import Clock
+from resildrill.drill.model import FaultSpec, TargetSpec
+
+Recipe = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What a backend may know of the run it serves."""
+
+    target: TargetSpec
+    target_dir: Path
+    run_id: str
+    clock: Clock
+    #: Paths the runner itself runs under, which no fault may ever touch.
+    protected_pids: frozenset[int] = field(default_factory=frozenset)
+
+
+@runtime_checkable
+class FaultBackend(Protocol):
+    """A fault kind: how to check, inject, revert and inspect one kind of fault."""
+
+    kind: ClassVar[str]
+    spec_model: ClassVar[type[FaultSpec]]
+
+    def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        """Problems that would stop ``spec`` being injected and reverted; touches nothing."""
+        ...
+
+    def prepare(self, spec: FaultSpec, ctx: FaultContext) -> Recipe:
+        """Resolve the fault against the live system and describe how to undo it."""
+        ...
+
+    def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
+        """Inject the fault; return the recipe with anything learnt while doing it."""
+        ...
+
+    def revert(self, recipe: Recipe) -> str:
+        """Undo the fault from its recipe alone; idempotent. Returns what was done."""
+        ...
+
+    def is_injected(self, recipe: Recipe) -> bool:
+        """Whether the fault is still in place, judged from the live system."""
+        ...
+
+    def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
+        """True when the system, not the drill, ends this fault (recovery from injection)."""
+        ...
+
+    def undo_hint(self, recipe: Recipe) -> str:
+        """A command a human can run to undo the fault by hand."""
+        ...

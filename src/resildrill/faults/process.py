@@ -1,0 +1,264 @@
+"""Fault kind ``process``: kill, terminate or freeze a local service process.
+
+Processes are found through the target's ``process`` locator (pidfile, pid, or exact
+command line) and must number exactly what the locator declares. A pid is always recorded
+with its start time from ``/proc/PID/stat`` and re-checked before any signal, so a pid the
+kernel has reused for another program is never hit. The runner's own process tree is
+never a candidate.
+
+How the service comes back is the target's choice: its own ``supervisor`` (recovery is
+counted from the injection) or a ``restart`` command the drill runs when the fault ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
+from resildrill.errors import InjectionFailed
+from resildrill.faults.base import FaultContext, Recipe
+
+
+class ProcessFaultSpec(FaultSpec):
+    """Kill (SIGKILL), terminate (SIGTERM) or freeze (SIGSTOP, reverted by SIGCONT)."""
+
+    kind: Literal["process"]
+    service: str = Field(description="a service of the target with a 'process' locator")
+    action: Literal["kill", "terminate", "freeze"]
+
+
+# --- /proc helpers --------------------------------------------------------------------
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return int(fields[19])
+
+
+def proc_state(pid: int) -> str | None:
+    """The one-letter state of a process (R, S, T, Z...), or None if it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return raw[raw.rfind(")") + 2 :].split()[0]
+
+
+def proc_cmdline(pid: int) -> str | None:
+    """The command line of a process, arguments joined by single spaces."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+
+
+def is_same_process(pid: int, start_time: int) -> bool:
+    """Whether ``pid`` still names the process that started at ``start_time`` (and is alive)."""
+    state = proc_state(pid)
+    return state is not None and state not in ("Z", "X") and proc_start_time(pid) == start_time
+
+
+def _ancestors(pid: int) -> set[int]:
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(raw[raw.rfind(")") + 2 :].split()[1])
+    return seen
+
+
+def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
+    """Pids the locator finds right now (live, not zombies), excluding this process tree."""
+    own = _ancestors(os.getpid())
+    pids: list[int] = []
+    if locator.pid is not None:
+        pids = [locator.pid]
+    elif locator.pidfile is not None:
+        path = Path(locator.pidfile)
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            pids = [int(path.read_text().split()[0])]
+        except (OSError, ValueError, IndexError):
+            pids = []
+    elif locator.match is not None:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and proc_cmdline(int(entry.name)) == locator.match:
+                pids.append(int(entry.name))
+    return [p for p in pids if p not in own and proc_state(p) not in (None, "Z", "X")]
+
+
+# --- the backend ----------------------------------------------------------------------
+
+_SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "freeze": signal.SIGSTOP}
+
+
+class ProcessFaultBackend:
+    """Signals to local processes, each checked against its recorded start time."""
+
+    kind: ClassVar[str] = "process"
+    spec_model: ClassVar[type[FaultSpec]] = ProcessFaultSpec
+
+    # -- resolution ------------------------------------------------------------------
+
+    @staticmethod
+    def _service(spec: FaultSpec, ctx: FaultContext) -> ServiceSpec:
+        assert isinstance(spec, ProcessFaultSpec)
+        service = ctx.target.services.get(spec.service)
+        if service is None:
+            known = ", ".join(sorted(ctx.target.services)) or "none"
+            raise InjectionFailed(f"service {spec.service!r} is not in the target (known: {known})")
+        if service.process is None:
+            raise InjectionFailed(f"service {spec.service!r} has no 'process' locator")
+        return service
+
+    @staticmethod
+    def _base_dir(ctx: FaultContext) -> Path:
+        run_dir = ctx.target.run_dir
+        if run_dir is None:
+            return ctx.target_dir
+        path = Path(run_dir)
+        return path if path.is_absolute() else ctx.target_dir / path
+
+    def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        try:
+            service = self._service(spec, ctx)
+        except InjectionFailed as exc:
+            return [str(exc)]
+        assert service.process is not None
+        pids = find_processes(service.process, self._base_dir(ctx))
+        problems = []
+        if len(pids) != service.process.count:
+            problems.append(
+                f"service {spec.service!r}: expected {service.process.count} process(es), "  # type: ignore[attr-defined]
+                f"found {len(pids)}"
+            )
+        for pid in pids:
+            if pid in ctx.protected_pids:
+                problems.append(f"pid {pid} belongs to resildrill itself")
+            elif not os.access(f"/proc/{pid}", os.R_OK):
+                problems.append(f"pid {pid}: no permission to inspect")
+        return problems
+
+    def prepare(self, spec: FaultSpec, ctx: FaultContext) -> Recipe:
+        assert isinstance(spec, ProcessFaultSpec)
+        service = self._service(spec, ctx)
+        assert service.process is not None
+        base_dir = self._base_dir(ctx)
+        pids = find_processes(service.process, base_dir)
+        if len(pids) != service.process.count:
+            raise InjectionFailed(
+                f"service {spec.service!r}: expected {service.process.count} process(es), "
+                f"found {len(pids)}; nothing injected"
+            )
+        targets = []
+        for pid in pids:
+            start = proc_start_time(pid)
+            if start is None:
+                raise InjectionFailed(f"service {spec.service!r}: pid {pid} vanished")
+            targets.append({"pid": pid, "start_time": start, "cmdline": proc_cmdline(pid)})
+        restart: dict[str, Any] | None = None
+        if service.recovery == "restart" and service.restart is not None:
+            cwd = Path(service.restart.cwd) if service.restart.cwd else ctx.target_dir
+            restart = {
+                "command": list(service.restart.command),
+                "cwd": str(cwd if cwd.is_absolute() else ctx.target_dir / cwd),
+                "delay_s": service.restart.delay,
+            }
+        return {
+            "kind": self.kind,
+            "service": spec.service,
+            "action": spec.action,
+            "processes": targets,
+            "locator": service.process.model_dump(mode="json"),
+            "base_dir": str(base_dir),
+            "recovery": service.recovery,
+            "restart": restart,
+        }
+
+    def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
+        sig = _SIGNALS[recipe["action"]]
+        for proc in recipe["processes"]:
+            if not is_same_process(proc["pid"], proc["start_time"]):
+                raise InjectionFailed(f"pid {proc['pid']} is no longer the recorded process")
+            os.kill(proc["pid"], sig)
+        return recipe
+
+    # -- undo ------------------------------------------------------------------------
+
+    def _live_service_pids(self, recipe: Recipe) -> list[int]:
+        locator = ProcessLocator.model_validate(recipe["locator"])
+        return find_processes(locator, Path(recipe["base_dir"]))
+
+    def is_injected(self, recipe: Recipe) -> bool:
+        if recipe["action"] == "freeze":
+            return any(
+                is_same_process(p["pid"], p["start_time"]) and proc_state(p["pid"]) == "T"
+                for p in recipe["processes"]
+            )
+        # A killed service counts as still injected only when the drill owes it a restart;
+        # a supervised service coming back is the system's job, measured not forced.
+        if recipe.get("restart") is None:
+            return False
+        expected = int(recipe["locator"].get("count", 1))
+        return len(self._live_service_pids(recipe)) < expected
+
+    def revert(self, recipe: Recipe) -> str:
+        if recipe["action"] == "freeze":
+            resumed = []
+            for proc in recipe["processes"]:
+                if is_same_process(proc["pid"], proc["start_time"]):
+                    os.kill(proc["pid"], signal.SIGCONT)
+                    resumed.append(str(proc["pid"]))
+            return f"SIGCONT to {', '.join(resumed)}" if resumed else "nothing frozen"
+        if not self.is_injected(recipe):
+            return "nothing to restart"
+        restart = recipe["restart"]
+        subprocess.Popen(  # noqa: S603 - the command comes from the target file, as documented
+            restart["command"],
+            cwd=restart["cwd"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return f"ran restart command: {' '.join(restart['command'])}"
+
+    def wait_reverted(self, recipe: Recipe, timeout_s: float = 5.0) -> bool:
+        """Poll until the fault is gone (a restarted service has its process back)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.is_injected(recipe):
+                return True
+            time.sleep(0.05)
+        return not self.is_injected(recipe)
+
+    def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
+        assert isinstance(spec, ProcessFaultSpec)
+        if spec.action == "freeze":
+            return False
+        return self._service(spec, ctx).recovery != "restart"
+
+    def undo_hint(self, recipe: Recipe) -> str:
+        if recipe["action"] == "freeze":
+            pids = " ".join(str(p["pid"]) for p in recipe["processes"])
+            return f"kill -CONT {pids}"
+        if recipe.get("restart"):
+            return f"cd {recipe['restart']['cwd']} && {' '.join(recipe['restart']['command'])}"
+        return f"restart service {recipe['service']} by hand"

@@ -1,0 +1,1 @@
+"""What was seen: probes, their fixed-cadence sampler, and 100 ms bucketed series."""
