@@ -44,6 +44,7 @@ _COMMAND_MODULES = (
     "plugins",
     "target",
     "demo",
+    "proxy",
 )
 
 for _name in _COMMAND_MODULES:

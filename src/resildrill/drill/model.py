@@ -166,6 +166,24 @@ class ServiceSpec(Frozen):
         return self
 
 
+class ProxyRoute(Frozen):
+    """One proxy of a Toxiproxy API: it listens on ``listen`` and forwards to ``upstream``."""
+
+    listen: str = Field(description="host:port the proxy listens on")
+    upstream: str = Field(description="host:port the proxy forwards to")
+
+
+class ToxiproxySpec(Frozen):
+    """The Toxiproxy-compatible API that carries the target's network hops."""
+
+    url: str = "http://127.0.0.1:8474"
+    embedded: bool = Field(
+        default=True,
+        description="true: resildrill starts its own proxy server; false: an external Toxiproxy",
+    )
+    proxies: dict[str, ProxyRoute] = Field(default_factory=dict)
+
+
 class TargetSpec(Frozen):
     """A system under test: its environment, services and probes."""
 
@@ -183,6 +201,7 @@ class TargetSpec(Frozen):
         default=None,
         description="how 'resildrill target up' starts the system (bundled stacks only)",
     )
+    toxiproxy: ToxiproxySpec | None = None
 
     @model_validator(mode="after")
     def _probe_names_unique(self) -> TargetSpec:
@@ -333,6 +352,23 @@ class Gates(Frozen):
     min_availability: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+class LoadSpec(Frozen):
+    """Clinicians at work: Locust users playing clinical workflows (see load/)."""
+
+    host: str | None = Field(default=None, description="base URL; default: the target's API")
+    users: int | None = Field(default=None, ge=1, le=10_000)
+    beds: int | None = Field(default=None, ge=1, le=100_000, description="size load from beds")
+    workers: int = Field(default=1, ge=1, le=64)
+    shape: Literal["steady", "handover", "ward_round"] = "steady"
+    workflows: dict[str, float] | None = Field(
+        default=None, description="workflow name -> weight; default: every built-in persona"
+    )
+    locustfile: str | None = Field(default=None, description="your own locustfile instead")
+    request_timeout: Duration = 10.0
+    bearer_token_env: str | None = None
+    ca_bundle: str | None = None
+
+
 class DrillSpec(Frozen):
     """A drill: against which target, what counts as healthy, which faults, which gates."""
 
@@ -348,6 +384,7 @@ class DrillSpec(Frozen):
     faults: list[FaultSpec] = Field(default_factory=list)
     manual: list[ManualStep] = Field(default_factory=list)
     gates: Gates = Field(default_factory=Gates)
+    load: LoadSpec | None = None
 
     @model_validator(mode="after")
     def _ids_unique(self) -> DrillSpec:
