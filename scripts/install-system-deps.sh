@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# System packages the test suite needs beyond the Python venv, installed from Debian's own
+# archive (never a browser or driver downloaded by a tool). Idempotent: installs only what is
+# missing, so .ci/run can call it on every run.
+#   chromium + chromium-driver  the headless browser that opens report.html in
+#                               tests/integration/test_report_browser.py
+set -euo pipefail
+packages=(chromium chromium-driver)
+missing=()
+for pkg in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-system-deps: nothing to do (${packages[*]} present)"
+  exit 0
+fi
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-system-deps: installed ${missing[*]}"
