@@ -353,19 +353,38 @@ class Gates(Frozen):
 
 
 class LoadSpec(Frozen):
-    """Clinicians at work: Locust users playing clinical workflows (see load/)."""
+    """Clinicians at work: Locust users playing clinical workflows (see load/, docs/load.md)."""
 
     host: str | None = Field(default=None, description="base URL; default: the target's API")
     users: int | None = Field(default=None, ge=1, le=10_000)
     beds: int | None = Field(default=None, ge=1, le=100_000, description="size load from beds")
+    users_per_bed: float = Field(
+        default=0.4,
+        ge=0.05,
+        le=2.0,
+        description="active users per bed when sized from beds (0.35-0.45 on a day shift)",
+    )
     workers: int = Field(default=1, ge=1, le=64)
     shape: Literal["steady", "handover", "ward_round"] = "steady"
+    surge_at: Duration = Field(
+        default=30.0, description="handover/ward_round: when the surge starts, from load start"
+    )
+    surge_for: Duration = Field(default=60.0, description="handover/ward_round: surge length")
+    pace: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="time compression of clinicians' think times (30: a minute of ward work "
+        "in 2 s), so a short drill sees enough requests per 100 ms bucket",
+    )
     workflows: dict[str, float] | None = Field(
         default=None, description="workflow name -> weight; default: every built-in persona"
     )
     locustfile: str | None = Field(default=None, description="your own locustfile instead")
     request_timeout: Duration = 10.0
-    bearer_token_env: str | None = None
+    bearer_token_env: str | None = Field(
+        default=None, description="environment variable holding a bearer token (re-read)"
+    )
     ca_bundle: str | None = None
 
 
