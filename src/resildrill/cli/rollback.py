@@ -1,13 +1,62 @@
-"""The `resildrill rollback` command (not built yet)."""
+"""The ``resildrill rollback`` command: undo what a crashed run left injected."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from resildrill.errors import InvalidInput
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("rollback", help="(not built yet)", hidden=True)
-    def _cmd() -> None:
-        raise typer.Exit(6)
+    @app.command("rollback")
+    def rollback(
+        journal: Annotated[
+            Path | None,
+            typer.Argument(help="a run's journal.jsonl, or its run folder"),
+        ] = None,
+        all_: Annotated[
+            bool,
+            typer.Option("--all", help="every journal under --out whose runner is gone"),
+        ] = False,
+        out: Annotated[Path, typer.Option("--out", help="where --all looks")] = Path("reports"),
+    ) -> None:
+        """Revert every fault a journal says is still injected, newest first.
+
+        Works from the journal alone (no drill or target file needed). Idempotent: a second
+        rollback says "nothing to do". Exit 0 nothing left injected, 4 something could not be
+        reverted (each with the command that undoes it), 2 unreadable journal.
+        """
+        from resildrill.plugins import FaultRegistry
+        from resildrill.runner.registry import active_runs
+        from resildrill.runner.rollback import rollback_journal
+
+        if journal is None and not all_:
+            raise InvalidInput("rollback: give a JOURNAL (or run folder), or --all")
+        paths: list[Path] = []
+        if journal is not None:
+            path = journal / "journal.jsonl" if journal.is_dir() else journal
+            if not path.exists():
+                raise InvalidInput(f"{journal}: no journal here")
+            paths.append(path)
+        if all_:
+            live = {Path(r["run_dir"]).resolve() for r in active_runs() if r["alive"]}
+            paths += [
+                p for p in sorted(out.glob("*/journal.jsonl")) if p.parent.resolve() not in live
+            ]
+        registry = FaultRegistry.discover()
+        code = 0
+        for path in paths:
+            result = rollback_journal(path, registry)
+            if result.nothing_to_do:
+                typer.echo(f"{path}: nothing to do")
+            for line in result.reverted:
+                typer.echo(f"{path}: reverted {line}")
+            for fault_id, detail, hint in result.still_injected:
+                typer.echo(f"{path}: STILL INJECTED {fault_id}: {detail}; undo with: {hint}")
+            code = max(code, result.exit_code)
+        raise typer.Exit(code)

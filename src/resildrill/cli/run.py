@@ -1,13 +1,117 @@
-"""The `resildrill run` command (not built yet)."""
+"""The ``resildrill run`` command: preflight, run, analyse, write reports, exit code."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from resildrill.errors import InvalidInput, ProductionRefused, TargetNotReady
+
+
+def render_reports(report: dict[str, object], run_dir: Path) -> list[Path]:
+    """Write HTML, JUnit and Markdown next to report.json (when the renderers are present)."""
+    try:
+        from resildrill.report import render_all  # type: ignore[attr-defined]
+        from resildrill.report.model import DrillReport
+    except ImportError:
+        return []
+    return list(render_all(DrillReport.model_validate(report), run_dir))
+
+
+def run_drill_file(
+    drill_path: Path,
+    *,
+    out: Path,
+    preflight_only: bool = False,
+    yes: bool = False,
+    allow_production: bool = False,
+    live: bool | None = None,
+) -> int:
+    """Run a drill file end to end; returns the exit code."""
+    from resildrill import pipeline
+    from resildrill.cli.output import LiveView, console, print_result
+    from resildrill.drill.loader import load_drill
+    from resildrill.plugins import FaultRegistry
+    from resildrill.runner.runner import DrillRunner, default_prompt
+
+    registry = FaultRegistry.discover()
+    drill = load_drill(drill_path, registry)
+    for w in drill.warnings:
+        console.print(str(w))
+    target = drill.target.spec
+    if target.environment == "production" and not allow_production:
+        raise ProductionRefused(
+            f"{drill.target.path}: target {target.name!r} is a production system; "
+            "drills run against staging (use --allow-production only with an approval)"
+        )
+    with LiveView(live) as view:
+        runner = DrillRunner(
+            drill,
+            registry=registry,
+            out_dir=out,
+            steady_state=pipeline.steady_state_check,
+            yes=yes,
+            on_status=view.status,
+            on_message=view.message,
+            prompt=default_prompt,
+        )
+        problems = runner.preflight()
+        if problems:
+            raise TargetNotReady(
+                "preflight failed, nothing injected:\n" + "\n".join(f"  {p}" for p in problems)
+            )
+        if preflight_only:
+            console.print(f"preflight ok: {len(drill.spec.faults)} fault(s) can be injected")
+            return 0
+        record = runner.run()
+    analysis = pipeline.judge(record)
+    report = pipeline.build_report(record, analysis)
+    pipeline.write_json(report, record.run_dir)
+    written = render_reports(report, record.run_dir)
+    print_result(report)
+    console.print(f"report: {record.run_dir / 'report.json'}")
+    for p in written:
+        console.print(f"        {p}")
+    print(record.run_dir)
+    return int(report["exit_code"])  # type: ignore[call-overload]
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("run", help="(not built yet)", hidden=True)
-    def _cmd() -> None:
-        raise typer.Exit(6)
+    @app.command("run")
+    def run(
+        drill: Annotated[Path, typer.Argument(help="the drill file (kind: Drill)")],
+        out: Annotated[
+            Path, typer.Option("--out", help="folder that receives reports/<run id>/")
+        ] = Path("reports"),
+        preflight: Annotated[
+            bool,
+            typer.Option(
+                "--preflight", help="check every fault can be injected and reverted; inject nothing"
+            ),
+        ] = False,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="answer manual steps at once (CI)")
+        ] = False,
+        allow_production: Annotated[
+            bool, typer.Option("--allow-production", help="permit a production target")
+        ] = False,
+    ) -> None:
+        """Run a drill: baseline, inject each fault, revert it, watch recovery, write reports.
+
+        Exit codes: 0 passed, 1 a gate failed, 2 bad input, 3 aborted, 4 a fault could not be
+        reverted (the message says how to undo it), 5 target not ready, 6 tool failure.
+        The run folder (report.json, report.html, junit.xml, summary.md, journal.jsonl,
+        timeline.jsonl) is printed on stdout.
+        """
+        if not drill.exists():
+            raise InvalidInput(f"{drill}: no such file")
+        code = run_drill_file(
+            drill, out=out, preflight_only=preflight, yes=yes, allow_production=allow_production
+        )
+        sys.stdout.flush()
+        raise typer.Exit(code)

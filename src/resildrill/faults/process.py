@@ -146,8 +146,8 @@ class ProcessFaultBackend:
         problems = []
         if len(pids) != service.process.count:
             problems.append(
-                f"service {spec.service!r}: expected {service.process.count} process(es), "  # type: ignore[attr-defined]
-                f"found {len(pids)}"
+                f"service {getattr(spec, 'service', '?')!r}: expected "
+                f"{service.process.count} process(es), found {len(pids)}"
             )
         for pid in pids:
             if pid in ctx.protected_pids:
@@ -248,6 +248,14 @@ class ProcessFaultBackend:
                 return True
             time.sleep(0.05)
         return not self.is_injected(recipe)
+
+    def revert_delay(self, spec: FaultSpec, ctx: FaultContext) -> float | None:
+        """Without a duration, a restart-recovered service is restarted after its delay."""
+        assert isinstance(spec, ProcessFaultSpec)
+        service = self._service(spec, ctx)
+        if spec.action != "freeze" and service.recovery == "restart" and service.restart:
+            return service.restart.delay
+        return None
 
     def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
         assert isinstance(spec, ProcessFaultSpec)

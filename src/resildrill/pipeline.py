@@ -1,0 +1,379 @@
+"""The composition root of a drill: run it, analyse what it measured, build report.json.
+
+``run -> analysis -> report``: the runner produces a :class:`RunRecord` of raw facts; the
+pure functions of ``analysis`` turn them into recovery figures; this module assembles
+them into the ``resildrill.report/v1`` document (DESIGN.md) and decides the exit code.
+A crashed run's ``timeline.jsonl`` is rebuilt into the same record, so its partial
+report is computed by exactly the same code.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resildrill import __version__
+from resildrill.analysis import recovery as rec
+from resildrill.analysis import verdict
+from resildrill.drill.loader import LoadedDrill, load_drill
+from resildrill.drill.model import SLOSpec
+from resildrill.errors import worst_exit_code
+from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries, bucket_index
+from resildrill.runner.runner import FaultRun, RunRecord
+from resildrill.runner.timeline import Mark, read_timeline
+
+SCHEMA = "resildrill.report/v1"
+
+
+@dataclass
+class Analysis:
+    """Per-bucket judgements and per-fault results of one run."""
+
+    n_buckets: int
+    breaches: dict[str, list[bool]]
+    degraded: list[bool]
+    outage: list[bool]
+    baselines: dict[str, float | None]
+    faults: list[tuple[FaultRun, rec.RecoveryResult | None]]
+    summary: rec.Summary
+    gates: list[verdict.GateResult]
+    warnings: list[str]
+
+
+def _slo_series(slo: SLOSpec, series: TimeSeries) -> SourceSeries | None:
+    name = slo.probe or slo.workflow
+    return series.sources.get(name or "")
+
+
+def judge(record: RunRecord, upto_s: float | None = None) -> Analysis:
+    """Analyse a run (or its first ``upto_s`` seconds) with the drill's SLOs and gates."""
+    spec = record.drill.spec
+    end_s = upto_s if upto_s is not None else record.end_s
+    n = max(bucket_index(end_s), 1)
+    window = max(1, round(spec.slo_window / RESOLUTION_S))
+    stability = max(1, round(spec.stability_window / RESOLUTION_S))
+    base_end = bucket_index(record.baseline_end_s)
+    warnings: list[str] = []
+    breaches: dict[str, list[bool]] = {}
+    baselines: dict[str, float | None] = {}
+    for slo in spec.slos:
+        source = _slo_series(slo, record.series)
+        if source is None:
+            warnings.append(f"SLO {slo.label!r}: no samples from {slo.probe or slo.workflow!r}")
+            breaches[slo.label] = [False] * n
+            continue
+        source.padded(n)
+        base = None
+        if slo.expect.relative_to_baseline:
+            base = rec.baseline_value(source, slo.expect.metric, 0, base_end)
+            baselines[slo.label] = base
+        breaches[slo.label] = rec.slo_breaches(
+            source,
+            slo.expect,
+            window_buckets=window,
+            min_samples=slo.min_samples,
+            n_buckets=n,
+            baseline=base,
+        )[:n]
+    degraded = rec.degraded_flags(list(breaches.values()), n)
+    clinical = [
+        s.padded(n) for s in record.series.sources.values() if s.role == "clinical"
+    ]
+    outage = rec.outage_flags(clinical, n)
+    results: list[tuple[FaultRun, rec.RecoveryResult | None]] = []
+    injected = sorted(
+        (f for f in record.faults if f.inject_requested_at_s is not None),
+        key=lambda f: f.inject_requested_at_s or 0.0,
+    )
+    for i, fr in enumerate(injected):
+        nxt = injected[i + 1] if i + 1 < len(injected) else None
+        watch_end = nxt.inject_requested_at_s if nxt is not None else end_s
+        assert fr.inject_requested_at_s is not None and watch_end is not None
+        if fr.injected_at_s is None:
+            results.append((fr, None))
+            continue
+        window_ = rec.FaultWindow(
+            id=fr.spec.id,
+            kind=fr.spec.kind,
+            inject_requested_at_s=fr.inject_requested_at_s,
+            injected_at_s=fr.injected_at_s,
+            reverted_at_s=fr.reverted_at_s,
+            counted_from="revert" if fr.counted_from == "revert" else "inject",
+            watch_end_s=watch_end,
+            truncated_by=nxt.spec.id if nxt is not None else None,
+        )
+        results.append(
+            (fr, rec.analyse_fault(window_, degraded, outage, stability_buckets=stability))
+        )
+    for fr in record.faults:
+        if fr.inject_requested_at_s is None:
+            results.append((fr, None))
+    summary = rec.summarise(outage, degraded, min(base_end, n), n)
+    gates = verdict.evaluate_gates(
+        spec.gates, [(fr.spec.id, r) for fr, r in results if r is not None], summary
+    )
+    return Analysis(n, breaches, degraded, outage, baselines, results, summary, gates, warnings)
+
+
+def steady_state_check(record: RunRecord) -> str | None:
+    """For the runner: None when every SLO held through the baseline, else why not."""
+    result = judge(record, upto_s=record.baseline_end_s)
+    base_end = bucket_index(record.baseline_end_s)
+    if rec.steady_state_holds(result.degraded, 0, min(base_end, result.n_buckets)):
+        return None
+    broken = [name for name, flags in result.breaches.items() if any(flags[:base_end])]
+    return "steady state did not hold during the baseline: " + ", ".join(broken)
+
+
+def exit_code_for(record: RunRecord, analysis: Analysis) -> tuple[str, int, str | None]:
+    """(outcome, exit code, reason) under DESIGN.md's precedence."""
+    codes: list[int] = []
+    reason = record.reason
+    stuck = [f for f in record.faults if f.still_injected]
+    if stuck:
+        codes.append(4)
+        reason = "still injected: " + "; ".join(
+            f"{f.spec.id} (undo with: {f.still_injected})" for f in stuck
+        )
+    status_code = {"error": 6, "aborted": 3, "not_ready": 5}.get(record.status)
+    if status_code:
+        codes.append(status_code)
+    gate_outcome, gate_code = verdict.outcome_for(analysis.gates)
+    if record.status == "completed":
+        codes.append(gate_code)
+        if gate_code and not reason:
+            failed = [g.name for g in analysis.gates if not g.passed]
+            reason = "gate failed: " + ", ".join(failed)
+    code = worst_exit_code(codes)
+    outcome = {0: "passed", 1: "failed", 3: "aborted", 5: "not_ready"}.get(code, "error")
+    return outcome, code, reason
+
+
+def _r(x: float | None, nd: int = 3) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def _git_commit(path: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path.parent), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _series_json(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
+    n = analysis.n_buckets
+    out: dict[str, Any] = {}
+    for s in record.series.sources.values():
+        s.padded(n)
+        prefix = f"{s.source}.{s.name}"
+        if s.source == "probe":
+            out[f"{prefix}.success"] = {
+                "unit": "ratio",
+                "values": [
+                    None if s.counts[i] == 0 else round(1 - s.failures[i] / s.counts[i], 3)
+                    for i in range(n)
+                ],
+            }
+        else:
+            out[f"{prefix}.requests"] = {"unit": "count", "values": s.counts[:n]}
+            out[f"{prefix}.failures"] = {"unit": "count", "values": s.failures[:n]}
+        lat_key = "latency_ms" if s.source == "probe" else "p95_ms"
+        q = 0.5 if s.source == "probe" else 0.95
+        values = []
+        for h in s.latency[:n]:
+            v = h.quantile(q) if h is not None else None
+            values.append(None if v is None else round(v * 1000, 1))
+        out[f"{prefix}.{lat_key}"] = {"unit": "ms", "values": values}
+    for name, flags in analysis.breaches.items():
+        out[f"slo.{name}.breached"] = {"unit": "bool", "values": [int(b) for b in flags]}
+    out["outage"] = {"unit": "bool", "values": [int(b) for b in analysis.outage]}
+    out["degraded"] = {"unit": "bool", "values": [int(b) for b in analysis.degraded]}
+    return out
+
+
+def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False) -> dict[str, Any]:
+    """The report.json document of a run."""
+    drill, target = record.drill, record.drill.target
+    outcome, code, reason = exit_code_for(record, analysis)
+    if partial:
+        outcome, code = "error", 6
+        reason = reason or "the runner stopped before the end; figures cover what it measured"
+    faults = []
+    for fr, res in analysis.faults:
+        entry: dict[str, Any] = {
+            "id": fr.spec.id,
+            "kind": fr.spec.kind,
+            "description": fr.spec.description,
+            "inject_requested_at_s": _r(fr.inject_requested_at_s),
+            "injected_at_s": _r(fr.injected_at_s),
+            "reverted_at_s": _r(fr.reverted_at_s),
+            "recovered_at_s": _r(res.recovered_at_s) if res else None,
+            "counted_from": fr.counted_from,
+            "error": fr.error,
+            "revert": fr.revert_detail,
+            "still_injected": fr.still_injected,
+            "spec": fr.spec.model_dump(mode="json", exclude_none=True),
+            "recovery": None
+            if res is None
+            else {
+                "time_to_detect_s": _r(res.time_to_detect_s),
+                "time_to_recover_s": _r(res.time_to_recover_s),
+                "recovered": res.recovered,
+                "outage_s": _r(res.outage_s),
+                "degraded_s": _r(res.degraded_s),
+                "relapses": res.relapses,
+                "truncated_by": res.truncated_by,
+            },
+        }
+        faults.append(entry)
+    probes = []
+    for s in record.series.sources.values():
+        if s.source != "probe":
+            continue
+        total = sum(s.counts)
+        probes.append(
+            {
+                "name": s.name,
+                "role": s.role,
+                "samples": total,
+                "failures": sum(s.failures),
+                "availability": _r(1 - sum(s.failures) / total, 4) if total else None,
+            }
+        )
+    try:
+        drill_text = drill.path.read_text(encoding="utf-8")
+    except OSError:
+        drill_text = None
+    return {
+        "schema": SCHEMA,
+        "run_id": record.run_id,
+        "drill": {"name": drill.spec.name, "file": str(drill.path), "sha256": drill.sha256},
+        "target": {
+            "name": target.spec.name,
+            "environment": target.spec.environment,
+            "file": str(target.path),
+            "sha256": target.sha256,
+        },
+        "provenance": {
+            "tool_version": __version__,
+            "git_commit": _git_commit(drill.path),
+            "operator": os.environ.get("RESILDRILL_OPERATOR") or _user(),
+            "change_ref": os.environ.get("RESILDRILL_CHANGE_REF"),
+        },
+        "started_at": record.started_at,
+        "duration_s": _r(record.end_s),
+        "clock": {"monotonic_t0": record.monotonic_t0, "wall_t0": record.wall_t0},
+        "outcome": outcome,
+        "exit_code": code,
+        "reason": reason,
+        "partial": partial,
+        "slo_window_s": drill.spec.slo_window,
+        "stability_window_s": drill.spec.stability_window,
+        "baseline_end_s": record.baseline_end_s,
+        "slos": [
+            {
+                "name": slo.label,
+                "source": slo.probe or slo.workflow,
+                "expect": slo.expect.text,
+                "baseline": _r(analysis.baselines.get(slo.label)),
+                "breached_s": _r(sum(analysis.breaches[slo.label]) * RESOLUTION_S),
+            }
+            for slo in drill.spec.slos
+        ],
+        "probes": probes,
+        "faults": faults,
+        "manual": record.manual,
+        "summary": {
+            "outage_s": _r(analysis.summary.outage_s),
+            "degraded_s": _r(analysis.summary.degraded_s),
+            "availability": _r(analysis.summary.availability, 5),
+        },
+        "load": record.load,
+        "integrity": record.integrity,
+        "gates": [
+            {"name": g.name, "limit": g.limit, "value": g.value, "passed": g.passed}
+            for g in analysis.gates
+        ],
+        "warnings": analysis.warnings,
+        "drill_as_run": drill_text,
+        "timeline": {
+            "resolution_s": RESOLUTION_S,
+            "series": _series_json(record, analysis),
+            "marks": [
+                {"at_s": m.at_s, "kind": m.kind, "fault_id": m.fault_id, "detail": m.detail}
+                for m in record.marks
+            ],
+        },
+    }
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def write_json(report: dict[str, Any], run_dir: Path) -> Path:
+    """Write report.json atomically."""
+    path = run_dir / "report.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def rebuild_record(run_dir: Path) -> RunRecord:
+    """Rebuild a crashed run's record from its timeline.jsonl and journal (for a partial report)."""
+    from resildrill.plugins import FaultRegistry
+
+    lines = read_timeline(run_dir / "timeline.jsonl")
+    if not lines or lines[0].get("t") != "header":
+        raise ValueError(f"{run_dir}/timeline.jsonl has no header")
+    header = lines[0]
+    drill = load_drill(header["drill"], FaultRegistry.discover())
+    series = TimeSeries()
+    for probe in drill.target.spec.probes:
+        series.source(probe.name, "probe", probe.role)
+    record = RunRecord(
+        run_id=header["run_id"],
+        run_dir=run_dir,
+        drill=drill,
+        monotonic_t0=header["monotonic_t0"],
+        wall_t0=header["wall_t0"],
+        started_at=header["started_at"],
+        series=series,
+        baseline_end_s=header["baseline_end_s"],
+        status="error",
+        reason="the runner stopped before the end",
+    )
+    runs = {f.id: FaultRun(spec=f, counted_from="revert") for f in drill.spec.faults}
+    last = 0.0
+    for line in lines[1:]:
+        if line.get("t") == "s" and line["p"] in series.sources:
+            series.sources[line["p"]].add(line["at"], line["ok"], line["l"])
+            last = max(last, line["at"])
+        elif line.get("t") == "mark":
+            m = Mark(line["at_s"], line["kind"], line.get("fault_id"), line.get("detail"))
+            record.marks.append(m)
+            last = max(last, m.at_s)
+            fr = runs.get(m.fault_id or "")
+            if fr is not None:
+                if m.kind == "inject_requested":
+                    fr.inject_requested_at_s = m.at_s
+                elif m.kind == "injected":
+                    fr.injected_at_s = m.at_s
+                elif m.kind == "reverted":
+                    fr.reverted_at_s = m.at_s
+    record.faults = list(runs.values())
+    record.end_s = last
+    return record

@@ -1,0 +1,108 @@
+"""The append-only, fsync'd JSONL journal of a run: intent before each action, outcome after.
+
+Every fault action is written twice: an ``intent`` record holding the backend's full undo
+recipe, fsync'd *before* the fault is touched, and an outcome record (``injected``,
+``inject_failed``, ``reverted``, ``revert_failed``) after. A journal alone is enough for
+``resildrill rollback`` to find and undo whatever a crashed run left injected.
+
+Secrets never enter a journal: recipes carry environment-variable *names* (``${VAR}``), not
+values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resildrill.errors import JournalUnreadable
+
+SCHEMA = "resildrill.journal/v1"
+
+
+class Journal:
+    """An open journal file; each :meth:`append` reaches the disk before it returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._seq = len(read_journal(path)) if path.stat().st_size else 0
+
+    def append(self, record_type: str, **fields: Any) -> dict[str, Any]:
+        """Write one record and fsync it; returns the record written."""
+        self._seq += 1
+        record = {"seq": self._seq, "type": record_type, **fields}
+        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        os.write(self._fd, line.encode())
+        os.fsync(self._fd)
+        return record
+
+    def close(self) -> None:
+        """Close the file (records already written stay on disk)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of a journal; a torn last line (a crash mid-write) is ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise JournalUnreadable(f"{path}: cannot read journal: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise JournalUnreadable(f"{path}: not a resildrill journal (not UTF-8)") from None
+    records: list[dict[str, Any]] = []
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # torn final write
+            raise JournalUnreadable(f"{path}:{number}:1: line is not JSON") from None
+        if not isinstance(record, dict) or "type" not in record:
+            raise JournalUnreadable(f"{path}:{number}:1: not a journal record")
+        records.append(record)
+    if records and records[0].get("type") != "run_start":
+        raise JournalUnreadable(f"{path}:1:1: a journal starts with a run_start record")
+    return records
+
+
+@dataclass(frozen=True)
+class PendingFault:
+    """A fault whose intent is journalled but whose revert is not confirmed."""
+
+    fault_id: str
+    kind: str
+    recipe: dict[str, Any]
+    injected: bool  # an ``injected`` outcome was written (else: crashed between intent and act)
+
+
+def pending_faults(records: list[dict[str, Any]]) -> list[PendingFault]:
+    """Faults with an intent and no confirmed revert, in the order they were injected."""
+    pending: dict[str, PendingFault] = {}
+    for record in records:
+        kind = record["type"]
+        fault_id = record.get("fault_id")
+        if kind == "intent":
+            pending[fault_id] = PendingFault(fault_id, record["kind"], record["recipe"], False)
+        elif kind == "injected" and fault_id in pending:
+            old = pending[fault_id]
+            pending[fault_id] = PendingFault(
+                fault_id, old.kind, record.get("recipe", old.recipe), True
+            )
+        elif kind == "reverted" and fault_id in pending:
+            del pending[fault_id]
+    return list(pending.values())

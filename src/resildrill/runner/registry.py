@@ -1,0 +1,65 @@
+"""The registry of active runs: one small JSON file per run in a state folder.
+
+Lets ``resildrill abort RUN`` (from another terminal) find a run by its id, and lets a
+new run see that an earlier one against the same target never finished. The folder is
+``$RESILDRILL_STATE_DIR`` or ``~/.local/state/resildrill``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from resildrill.faults.process import is_same_process, proc_start_time
+
+
+def state_dir() -> Path:
+    """The state folder (created on demand)."""
+    env = os.environ.get("RESILDRILL_STATE_DIR")
+    base = Path(env) if env else Path.home() / ".local" / "state" / "resildrill"
+    path = base / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def register_run(run_id: str, **info: Any) -> Path:
+    """Record this process as running ``run_id``."""
+    pid = os.getpid()
+    entry = {"run_id": run_id, "pid": pid, "pid_start": proc_start_time(pid), **info}
+    path = state_dir() / f"{run_id}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entry, default=str, indent=1))
+    tmp.replace(path)
+    return path
+
+
+def unregister_run(run_id: str) -> None:
+    """Forget ``run_id`` (idempotent)."""
+    (state_dir() / f"{run_id}.json").unlink(missing_ok=True)
+
+
+def active_runs() -> list[dict[str, Any]]:
+    """Registered runs, each with ``alive``: whether its runner process still exists."""
+    runs = []
+    for path in sorted(state_dir().glob("*.json")):
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        start = entry.get("pid_start")
+        entry["alive"] = start is not None and is_same_process(int(entry["pid"]), int(start))
+        runs.append(entry)
+    return runs
+
+
+def find_run(ref: str) -> dict[str, Any] | None:
+    """A registered run by id, id prefix or run folder."""
+    ref_path = Path(ref).resolve()
+    matches = [
+        r
+        for r in active_runs()
+        if r["run_id"] == ref or r["run_id"].startswith(ref) or Path(r["run_dir"]) == ref_path
+    ]
+    return matches[0] if len(matches) == 1 else None

@@ -1,0 +1,415 @@
+"""Running a drill's steps in order on the monotonic clock and deciding how the run ended.
+
+preflight -> baseline (steady state checked) -> inject / revert / manual steps at their
+offsets -> recovery window -> revert anything left -> verify nothing is still injected.
+
+The runner owns *when*. Backends own *how* (through the FaultBackend contract), the
+sampler owns *what was seen*; whether the steady state held is asked of a function the
+composition root passes in, so the runner never does the analysis itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resildrill.clock import Clock, MonotonicClock, iso_utc
+from resildrill.drill.loader import LoadedDrill
+from resildrill.drill.model import FaultSpec
+from resildrill.errors import InjectionFailed
+from resildrill.faults.base import FaultContext
+from resildrill.observe.metrics import TimeSeries
+from resildrill.observe.probes import Probe
+from resildrill.observe.sampler import Sampler
+from resildrill.plugins import FaultRegistry
+from resildrill.runner import registry as run_registry
+from resildrill.runner.journal import Journal, PendingFault
+from resildrill.runner.rollback import revert_pending
+from resildrill.runner.signals import AbortSignals
+from resildrill.runner.timeline import Mark, TimelineStream
+
+CRASH_POINTS = ("intent_written", "injected", "outcome_written", "revert_issued")
+_TICK_S = 0.02
+
+
+@dataclass
+class FaultRun:
+    """One fault as it happened."""
+
+    spec: FaultSpec
+    counted_from: str  # "revert" or "inject"
+    inject_requested_at_s: float | None = None
+    injected_at_s: float | None = None
+    revert_requested_at_s: float | None = None
+    reverted_at_s: float | None = None
+    recipe: dict[str, Any] | None = None
+    error: str | None = None
+    revert_detail: str | None = None
+    still_injected: str | None = None  # undo hint when a revert could not be confirmed
+    active: bool = False
+
+
+@dataclass
+class RunRecord:
+    """Everything a run measured and did: the input of analysis and the report."""
+
+    run_id: str
+    run_dir: Path
+    drill: LoadedDrill
+    monotonic_t0: float
+    wall_t0: float
+    started_at: str
+    series: TimeSeries
+    marks: list[Mark] = field(default_factory=list)
+    faults: list[FaultRun] = field(default_factory=list)
+    manual: list[dict[str, Any]] = field(default_factory=list)
+    baseline_end_s: float = 0.0
+    end_s: float = 0.0
+    status: str = "completed"  # completed | aborted | not_ready | error
+    reason: str | None = None
+    load: Any = None
+    integrity: Any = None
+
+
+@dataclass
+class RunStatus:
+    """What the live view shows each tick."""
+
+    phase: str
+    elapsed_s: float
+    total_s: float
+    active_faults: list[str]
+    probe_health: dict[str, bool | None]
+
+
+SteadyStateCheck = Callable[[RunRecord], str | None]
+"""Returns None when the steady state held through the baseline, else why it did not."""
+
+
+def new_run_id(drill_name: str, wall: float) -> str:
+    """``<drill>-<UTC time>-<4 hex>``: sortable, unique, safe as a folder name."""
+    stamp = iso_utc(wall).replace("-", "").replace(":", "").replace(".", "")[:15]
+    return f"{drill_name}-{stamp}Z-{uuid.uuid4().hex[:4]}"
+
+
+def _maybe_crash(point: str) -> None:
+    """Die like a killed runner at a named point (tests force each one)."""
+    if os.environ.get("RESILDRILL_CRASH_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def scheduled_revert_offset(spec: FaultSpec, backend: Any, ctx: FaultContext) -> float | None:
+    """When (offset from baseline end) the drill ends this fault, or None if it never does."""
+    if spec.duration is not None:
+        return spec.at + spec.duration
+    delay = getattr(backend, "revert_delay", None)
+    if callable(delay):
+        d = delay(spec, ctx)
+        if d is not None:
+            return float(spec.at + d)
+    return None
+
+
+class DrillRunner:
+    """Runs one loaded drill against its target."""
+
+    def __init__(
+        self,
+        drill: LoadedDrill,
+        *,
+        registry: FaultRegistry,
+        out_dir: Path,
+        steady_state: SteadyStateCheck | None = None,
+        clock: Clock | None = None,
+        yes: bool = False,
+        on_status: Callable[[RunStatus], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+        prompt: Callable[[str, float], bool] | None = None,
+    ) -> None:
+        self.drill = drill
+        self.spec = drill.spec
+        self.registry = registry
+        self.out_dir = out_dir
+        self.clock = clock or MonotonicClock()
+        self.steady_state = steady_state
+        self.yes = yes
+        self.on_status = on_status or (lambda s: None)
+        self.say = on_message or (lambda m: None)
+        self.prompt = prompt
+        self.ctx_base = dict(target=drill.target.spec, target_dir=drill.target.path.parent)
+
+    # -- preflight ---------------------------------------------------------------------
+
+    def _ctx(self, run_id: str) -> FaultContext:
+        own = {os.getpid(), os.getppid()}
+        return FaultContext(
+            target=self.drill.target.spec,
+            target_dir=self.drill.target.path.parent,
+            run_id=run_id,
+            clock=self.clock,
+            protected_pids=frozenset(own),
+        )
+
+    def preflight(self) -> list[str]:
+        """Problems that would stop any fault being injected and reverted; touches nothing."""
+        ctx = self._ctx("preflight")
+        problems = []
+        for spec in self.spec.faults:
+            backend = self.registry.backend(spec.kind)
+            problems += [f"faults[{spec.id}]: {p}" for p in backend.preflight(spec, ctx)]
+        return problems
+
+    # -- run ---------------------------------------------------------------------------
+
+    def run(self) -> RunRecord:
+        """Run the drill. Always reverts what it injected; never raises for a fault's failure."""
+        wall_t0 = self.clock.wall()
+        run_id = new_run_id(self.spec.name, wall_t0)
+        run_dir = self.out_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        ctx = self._ctx(run_id)
+        probes = [Probe(p) for p in self.drill.target.spec.probes]
+        series = TimeSeries()
+        for p in probes:
+            series.source(p.name, "probe", p.spec.role)
+        t0 = self.clock.monotonic() + 0.05
+        record = RunRecord(
+            run_id=run_id,
+            run_dir=run_dir,
+            drill=self.drill,
+            monotonic_t0=t0,
+            wall_t0=wall_t0 + 0.05,
+            started_at=iso_utc(wall_t0 + 0.05),
+            series=series,
+        )
+        baseline = self.spec.phases.baseline
+        record.baseline_end_s = baseline
+        journal = Journal(run_dir / "journal.jsonl")
+        journal.append(
+            "run_start",
+            run_id=run_id,
+            drill=str(self.drill.path),
+            target=str(self.drill.target.path),
+            target_name=self.drill.target.spec.name,
+            pid=os.getpid(),
+            started_at=record.started_at,
+        )
+        stream = TimelineStream(
+            run_dir / "timeline.jsonl",
+            {
+                "run_id": run_id,
+                "drill": str(self.drill.path),
+                "monotonic_t0": t0,
+                "wall_t0": record.wall_t0,
+                "started_at": record.started_at,
+                "baseline_end_s": baseline,
+            },
+        )
+        run_registry.register_run(
+            run_id,
+            run_dir=str(run_dir),
+            drill=str(self.drill.path),
+            target=self.drill.target.spec.name,
+        )
+        sampler = Sampler(probes)
+        health: dict[str, bool | None] = {p.name: None for p in probes}
+
+        # Build the step plan: (offset from t0, order, action, fault run or manual step).
+        runs: list[FaultRun] = []
+        steps: list[tuple[float, int, str, Any]] = []
+        for spec in self.spec.faults:
+            backend = self.registry.backend(spec.kind)
+            counted = "inject" if backend.self_heals(spec, ctx) else "revert"
+            fr = FaultRun(spec=spec, counted_from=counted)
+            runs.append(fr)
+            steps.append((baseline + spec.at, 1, "inject", fr))
+            revert_at = scheduled_revert_offset(spec, backend, ctx)
+            if revert_at is not None:
+                steps.append((baseline + revert_at, 0, "revert", fr))
+        for step in self.spec.manual:
+            steps.append((baseline + step.at, 2, "manual", step))
+        steps.sort(key=lambda s: (s[0], s[1]))
+        last = max((s[0] for s in steps), default=baseline)
+        end_s = last + self.spec.phases.recovery
+        record.faults = runs
+
+        def now_s() -> float:
+            return self.clock.monotonic() - t0
+
+        def mark(kind: str, fault_id: str | None = None, detail: str | None = None) -> None:
+            m = Mark(round(now_s(), 4), kind, fault_id, detail)
+            record.marks.append(m)
+            stream.mark(m)
+
+        def pump() -> None:
+            for s in sampler.drain():
+                at = s.at - t0
+                series.sources[s.probe].add(at, s.ok, s.latency_s)
+                stream.sample(s.probe, at, s.ok, s.latency_s)
+                health[s.probe] = s.ok
+            stream.flush()
+
+        abort_file = run_dir / "ABORT"
+
+        def abort_reason(signals: AbortSignals) -> str | None:
+            if signals.requested.is_set():
+                return signals.reason or "signal"
+            if abort_file.exists():
+                return f"aborted by 'resildrill abort' ({abort_file.read_text().strip() or 'no reason'})"
+            return None
+
+        def phase_name(t: float) -> str:
+            if t < baseline:
+                return "baseline"
+            if any(f.active for f in runs):
+                return "fault"
+            return "recovery" if t >= last else "drill"
+
+        def wait_until(target_s: float, signals: AbortSignals) -> str | None:
+            while True:
+                pump()
+                reason = abort_reason(signals)
+                if reason:
+                    return reason
+                t = now_s()
+                self.on_status(
+                    RunStatus(
+                        phase_name(t), t, end_s, [f.spec.id for f in runs if f.active], dict(health)
+                    )
+                )
+                if t >= target_s:
+                    return None
+                self.clock.sleep(min(_TICK_S, target_s - t))
+
+        def inject(fr: FaultRun) -> None:
+            backend = self.registry.backend(fr.spec.kind)
+            fr.inject_requested_at_s = round(now_s(), 4)
+            mark("inject_requested", fr.spec.id)
+            try:
+                recipe = backend.prepare(fr.spec, ctx)
+            except InjectionFailed as exc:
+                fr.error = str(exc)
+                mark("inject_failed", fr.spec.id, str(exc))
+                raise
+            journal.append("intent", fault_id=fr.spec.id, kind=fr.spec.kind, recipe=recipe)
+            fr.recipe = recipe
+            fr.active = True
+            _maybe_crash("intent_written")
+            try:
+                recipe = backend.inject(fr.spec, recipe, ctx)
+            except Exception as exc:
+                fr.error = str(exc)
+                journal.append("inject_failed", fault_id=fr.spec.id, error=str(exc))
+                mark("inject_failed", fr.spec.id, str(exc))
+                raise InjectionFailed(f"fault {fr.spec.id}: {exc}") from exc
+            fr.injected_at_s = round(now_s(), 4)
+            fr.recipe = recipe
+            _maybe_crash("injected")
+            journal.append("injected", fault_id=fr.spec.id, recipe=recipe)
+            mark("injected", fr.spec.id)
+            self.say(f"injected {fr.spec.id} ({fr.spec.kind}) at {fr.injected_at_s:.1f}s")
+            _maybe_crash("outcome_written")
+
+        def revert(fr: FaultRun) -> None:
+            if not fr.active or fr.recipe is None:
+                return
+            fr.revert_requested_at_s = round(now_s(), 4)
+            mark("revert_requested", fr.spec.id)
+            pending = PendingFault(fr.spec.id, fr.spec.kind, fr.recipe, True)
+            _maybe_crash("revert_issued")
+            ok, detail = revert_pending(pending, self.registry, journal)
+            fr.active = False
+            fr.revert_detail = detail
+            if ok:
+                fr.reverted_at_s = fr.revert_requested_at_s
+                mark("reverted", fr.spec.id, detail)
+                self.say(f"reverted {fr.spec.id}: {detail}")
+            else:
+                hint = self.registry.backend(fr.spec.kind).undo_hint(fr.recipe)
+                fr.still_injected = hint
+                mark("revert_failed", fr.spec.id, detail)
+                self.say(f"could not revert {fr.spec.id}: {detail}; undo with: {hint}")
+
+        def manual(step: Any) -> None:
+            mark("manual_start", step.id)
+            start = now_s()
+            if self.yes or self.prompt is None:
+                answered, how = True, "answered by --yes"
+            else:
+                answered = self.prompt(step.prompt, step.timeout)
+                how = "operator confirmed" if answered else "timed out"
+            duration = round(now_s() - start, 3)
+            record.manual.append(
+                {"id": step.id, "prompt": step.prompt, "duration_s": duration,
+                 "completed": answered, "how": how, "at_s": round(start, 4)}
+            )
+            mark("manual_end", step.id, how)
+
+        with AbortSignals() as signals:
+            try:
+                sampler.start(t0)
+                mark("baseline_start")
+                self.say(f"run {run_id}: baseline {baseline:g}s, report in {run_dir}")
+                reason = wait_until(baseline, signals)
+                mark("baseline_end")
+                if reason:
+                    record.status, record.reason = "aborted", reason
+                elif self.steady_state is not None:
+                    record.end_s = round(now_s(), 4)
+                    why = self.steady_state(record)
+                    if why:
+                        record.status, record.reason = "not_ready", why
+                if record.status == "completed":
+                    for at, _order, action, obj in steps:
+                        reason = wait_until(at, signals)
+                        if reason:
+                            record.status, record.reason = "aborted", reason
+                            break
+                        if action == "inject":
+                            inject(obj)
+                        elif action == "revert":
+                            revert(obj)
+                        else:
+                            manual(obj)
+                    if record.status == "completed":
+                        reason = wait_until(end_s, signals)
+                        if reason:
+                            record.status, record.reason = "aborted", reason
+            except InjectionFailed as exc:
+                record.status, record.reason = "error", str(exc)
+            except Exception as exc:  # the runner must still revert and report
+                record.status, record.reason = "error", f"{type(exc).__name__}: {exc}"
+            finally:
+                for fr in reversed(runs):
+                    if fr.active:
+                        revert(fr)
+                # Collect samples still in flight so the last buckets are complete.
+                sampler.stop()
+                pump()
+                record.end_s = round(now_s(), 4)
+                mark("end", None, record.status)
+                journal.append("run_end", status=record.status, reason=record.reason)
+                journal.close()
+                stream.close()
+                run_registry.unregister_run(run_id)
+        return record
+
+
+def default_prompt(text: str, timeout_s: float) -> bool:
+    """Ask the operator on the terminal; True when they press Enter before the timeout."""
+    import select
+
+    print(f"\n>>> MANUAL STEP: {text}\n    press Enter when done (timeout {timeout_s:g}s)", flush=True)
+    if not sys.stdin.isatty():
+        return False
+    ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
+    if ready:
+        sys.stdin.readline()
+        return True
+    return False

@@ -1,0 +1,92 @@
+"""Shared fixtures: environment restored after each test, free ports, managed processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPPORT = ROOT / "tests" / "support"
+
+
+@pytest.fixture(autouse=True)
+def _restore_env_and_signals(tmp_path: Path) -> Iterator[None]:
+    """Restore os.environ and signal handlers; keep run registries out of the user's home."""
+    saved_env = dict(os.environ)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    os.environ["RESILDRILL_STATE_DIR"] = str(tmp_path / "state")
+    yield
+    os.environ.clear()
+    os.environ.update(saved_env)
+    for s, h in saved.items():
+        signal.signal(s, h)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(port: int, path: str = "/healthz", timeout: float = 10.0) -> None:
+    """Wait until 127.0.0.1:port answers HTTP 200 on ``path``."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+            c.request("GET", path)
+            if c.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"127.0.0.1:{port}{path} not up after {timeout}s")
+
+
+class ManagedProcesses:
+    """Starts processes in their own session and kills their whole groups at teardown."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=cwd,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(p)
+        return p
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            for sig in (signal.SIGCONT, signal.SIGKILL):
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@pytest.fixture
+def procs() -> Iterator[ManagedProcesses]:
+    """Processes started by a test, killed (whole session) when it ends."""
+    m = ManagedProcesses()
+    yield m
+    m.stop_all()
