@@ -1,0 +1,189 @@
+"""Semantic checks of drills and targets, after their models have validated.
+
+Owns the cross-field rules a single model field cannot see: references resolve (an SLO's
+probe, a fault's service, a probe's service exist in the target), ids are unique, the
+timeline makes sense (fault windows that overlap, offsets past any sensible drill, a
+recovery window too short to ever confirm recovery). Each problem is located through the
+loader's source map. Errors stop a drill; warnings (``severity="warning"``) are printed but
+do not. Nothing here touches the target system: that is the runner's preflight.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Protocol
+
+from resildrill.drill.model import DrillSpec, TargetSpec, format_duration
+from resildrill.errors import Problem
+
+__all__ = ["MAX_DRILL_S", "SUSPICIOUS_OFFSET_S", "Locator", "check_drill", "check_target"]
+
+#: A drill (baseline, faults, recovery) longer than this is refused: a typo, not a drill.
+MAX_DRILL_S = 86_400.0
+#: A fault starting later than this after the baseline is probably a unit mistake.
+SUSPICIOUS_OFFSET_S = 3_600.0
+
+Loc = tuple[str | int, ...]
+
+
+class Locator(Protocol):
+    """Turns a location in the document into a located :class:`Problem`."""
+
+    def problem(
+        self, loc: Loc, message: str, severity: str = "error", *, key: bool = False
+    ) -> Problem:
+        """A problem at ``loc`` (or at its nearest located parent)."""
+        ...
+
+
+def _unknown(what: str, name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"unknown {what} {name!r} (did you mean {close[0]!r}?)"
+    return f"unknown {what} {name!r} (the target has: {', '.join(known) or 'none'})"
+
+
+def _duplicates(items: Sequence[tuple[str, Loc]], what: str, where: Locator) -> list[Problem]:
+    seen: dict[str, Loc] = {}
+    problems = []
+    for name, loc in items:
+        if name in seen:
+            first = seen[name]
+            problems.append(
+                where.problem(loc, f"duplicate {what} {name!r} (also at {_fmt(first)})")
+            )
+        else:
+            seen[name] = loc
+    return problems
+
+
+def _fmt(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def check_target(target: TargetSpec, where: Locator) -> list[Problem]:
+    """Problems of a target beyond its model: unique probe names, known services."""
+    problems = _duplicates(
+        [(p.name, ("probes", i, "name")) for i, p in enumerate(target.probes)], "probe name", where
+    )
+    services = sorted(target.services)
+    for i, probe in enumerate(target.probes):
+        if probe.service is not None and probe.service not in target.services:
+            loc: Loc = ("probes", i, "service")
+            problems.append(where.problem(loc, _unknown("service", probe.service, services)))
+    if not any(p.role == "clinical" for p in target.probes):
+        message = "no probe has 'role: clinical', so the drill cannot measure an outage"
+        problems.append(where.problem(("probes",), message, "warning"))
+    return problems
+
+
+def _window(start: float, duration: float | None) -> str:
+    if duration is None:
+        return f"at {format_duration(start)}"
+    return f"{format_duration(start)} to {format_duration(start + duration)}"
+
+
+def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> list[Problem]:
+    """Problems of a drill beyond its model, given its target when that one loaded.
+
+    Args:
+        drill: the validated drill.
+        target: its validated target, or None when the target has problems of its own
+            (reference checks are then skipped, not guessed).
+        where: locates each problem in the drill file.
+    """
+    problems = _duplicates(
+        [(f.id, ("faults", i, "id")) for i, f in enumerate(drill.faults)]
+        + [(m.id, ("manual", i, "id")) for i, m in enumerate(drill.manual)],
+        "id",
+        where,
+    )
+    if target is not None:
+        problems += _check_references(drill, target, where)
+    problems += _check_timeline(drill, where)
+    return problems
+
+
+def _check_references(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:
+    problems = []
+    probes = [p.name for p in target.probes]
+    for i, slo in enumerate(drill.slos):
+        if slo.probe is not None and slo.probe not in probes:
+            problems.append(
+                where.problem(("slos", i, "probe"), _unknown("probe", slo.probe, probes))
+            )
+    services = sorted(target.services)
+    for i, fault in enumerate(drill.faults):
+        service = getattr(fault, "service", None)
+        if isinstance(service, str) and service not in target.services:
+            loc: Loc = ("faults", i, "service")
+            problems.append(where.problem(loc, _unknown("service", service, services)))
+    return problems
+
+
+def _check_timeline(drill: DrillSpec, where: Locator) -> list[Problem]:
+    problems = []
+    if drill.phases.recovery < drill.stability_window:
+        problems.append(
+            where.problem(
+                ("phases", "recovery"),
+                f"recovery window {format_duration(drill.phases.recovery)} is shorter than "
+                f"stability_window {format_duration(drill.stability_window)}: "
+                "recovery could never be confirmed",
+            )
+        )
+    ends = [0.0]
+    for i, fault in enumerate(drill.faults):
+        if fault.duration is not None and fault.duration <= 0:
+            problems.append(where.problem(("faults", i, "duration"), "a fault must last > 0s"))
+        if fault.at > SUSPICIOUS_OFFSET_S:
+            problems.append(
+                where.problem(
+                    ("faults", i, "at"),
+                    f"starts {format_duration(fault.at)} after the baseline: is the unit right?",
+                    "warning",
+                )
+            )
+        ends.append(fault.at + (fault.duration or 0.0))
+    ends += [m.at + m.timeout for m in drill.manual]
+    total = drill.phases.baseline + max(ends) + drill.phases.recovery
+    if total > MAX_DRILL_S:
+        problems.append(
+            where.problem(
+                (),
+                f"the drill would last {format_duration(total)}; a drill lasts at most 24h",
+            )
+        )
+    problems += _check_overlaps(drill, where)
+    return problems
+
+
+def _check_overlaps(drill: DrillSpec, where: Locator) -> list[Problem]:
+    """Warn when a fault starts while another is active (its recovery watch is cut short).
+
+    A fault without a duration ends when the system heals itself, which the plan cannot
+    know; it counts as an instant, so only a fault injected at the same moment overlaps it.
+    """
+    problems = []
+    order = sorted(range(len(drill.faults)), key=lambda i: (drill.faults[i].at, i))
+    for pos, j in enumerate(order):
+        later = drill.faults[j]
+        for i in order[:pos]:
+            earlier = drill.faults[i]
+            end = earlier.at + (earlier.duration or 0.0)
+            if later.at < end or later.at == earlier.at:
+                problems.append(
+                    where.problem(
+                        ("faults", j, "at"),
+                        f"fault {later.id!r} starts while fault {earlier.id!r} is active "
+                        f"({_window(earlier.at, earlier.duration)}); {earlier.id!r}'s recovery "
+                        f"is only watched until {later.id!r} is injected",
+                        "warning",
+                    )
+                )
+                break
+    return problems
