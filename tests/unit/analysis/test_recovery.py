@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -384,3 +385,18 @@ def test_recovery_times_are_never_negative(
     assert got.relapses >= 0 and got.outage_s >= 0.0
     if got.recovered_at_s is not None and got.time_to_detect_s is not None:
         assert got.recovered_at_s > requested + got.time_to_detect_s - 0.1
+
+
+def test_inverted_rate_slo_counts_successes_against_it() -> None:
+    """For ``error_rate >= 0.5`` the buckets with successes are the ones dated as causing it."""
+    s = series("x" * 10 + "." * 3 + "x" * 20)
+    slo = parse_slo("error_rate >= 0.5")
+    got = slo_breaches(s, slo, window_buckets=4, min_samples=1, n_buckets=33)
+    assert on(got) == [10, 11, 12]
+
+
+def test_unknown_metric_is_refused() -> None:
+    """A metric the analysis does not know is an error, not a silent pass."""
+    s = series("...")
+    with pytest.raises(ValueError, match="unknown SLO metric"):
+        baseline_value(s, "p42", 0, 3)
