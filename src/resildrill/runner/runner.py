@@ -316,7 +316,7 @@ class DrillRunner:
             self.say(f"injected {fr.spec.id} ({fr.spec.kind}) at {fr.injected_at_s:.1f}s")
             _maybe_crash("outcome_written")
 
-        def revert(fr: FaultRun) -> None:
+        def revert(fr: FaultRun, cleanup: bool = False) -> None:
             if not fr.active or fr.recipe is None:
                 return
             fr.revert_requested_at_s = round(now_s(), 4)
@@ -327,7 +327,9 @@ class DrillRunner:
             fr.active = False
             fr.revert_detail = detail
             if ok:
-                fr.reverted_at_s = fr.revert_requested_at_s
+                # A self-healing fault is only checked at the end, not ended by the drill.
+                if not (cleanup and fr.counted_from == "inject"):
+                    fr.reverted_at_s = fr.revert_requested_at_s
                 mark("reverted", fr.spec.id, detail)
                 self.say(f"reverted {fr.spec.id}: {detail}")
             else:
@@ -388,7 +390,7 @@ class DrillRunner:
             finally:
                 for fr in reversed(runs):
                     if fr.active:
-                        revert(fr)
+                        revert(fr, cleanup=True)
                 # Collect samples still in flight so the last buckets are complete.
                 sampler.stop()
                 pump()

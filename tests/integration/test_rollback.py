@@ -1,0 +1,112 @@
+"""Crash safety: a runner killed at any point leaves a journal that `rollback` fully undoes.
+
+The inspector reads process state from /proc and probes the service over HTTP; it never
+trusts the journal.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from resildrill.faults.process import proc_state
+from tests.conftest import ManagedProcesses, free_port, wait_http
+from tests.support.tiny import SERVICE, kill_pidfile, read_pid, resildrill, write_drill, write_target
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+FAULTS = [
+    {"id": "freeze", "kind": "process", "service": "web", "action": "freeze",
+     "at": "0s", "duration": "1s"},
+]
+KILL = [
+    {"id": "kill", "kind": "process", "service": "web", "action": "kill",
+     "at": "0s", "duration": "1s"},
+]
+
+
+@pytest.fixture
+def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
+    """The tiny service, restarted by the drill's command when killed."""
+    port = free_port()
+    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
+    wait_http(port)
+    write_target(tmp_path, port, recovery="restart")
+    yield tmp_path, port
+    kill_pidfile(tmp_path / "web.pid")
+
+
+def healthy(folder: Path, port: int) -> bool:
+    """Independent inspection: the pidfile's process is running (not stopped) and answers."""
+    pid = read_pid(folder / "web.pid")
+    if pid is None or proc_state(pid) not in ("S", "R"):
+        return False
+    try:
+        wait_http(port, timeout=3)
+    except TimeoutError:
+        return False
+    return True
+
+
+def the_run_dir(folder: Path) -> Path:
+    dirs = list((folder / "reports").iterdir())
+    assert len(dirs) == 1
+    return dirs[0]
+
+
+@pytest.mark.parametrize("faults", [FAULTS, KILL], ids=["freeze", "kill"])
+@pytest.mark.parametrize("point", ["intent_written", "injected", "outcome_written", "revert_issued"])
+def test_forced_crash_then_rollback(web: tuple[Path, int], point: str, faults: list[dict[str, str]]) -> None:
+    """At each forced crash point, rollback leaves nothing frozen or dead; again: nothing to do."""
+    folder, port = web
+    drill = write_drill(folder, f"crash-{point}", faults)
+    result = resildrill(
+        "run", str(drill), "--out", str(folder / "reports"), env={"RESILDRILL_CRASH_AT": point}
+    )
+    assert result.returncode == -signal.SIGKILL, (result.returncode, result.stderr)
+    run_dir = the_run_dir(folder)
+    first = resildrill("rollback", str(run_dir))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert healthy(folder, port)
+    second = resildrill("rollback", str(run_dir / "journal.jsonl"))
+    assert second.returncode == 0
+    assert "nothing to do" in second.stdout
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_sigkill_at_random_moment_then_rollback(web: tuple[Path, int], trial: int) -> None:
+    """SIGKILL of the runner at a random moment: rollback restores the service."""
+    folder, port = web
+    faults = FAULTS if trial % 2 == 0 else KILL
+    drill = write_drill(folder, f"random-{trial}", faults)
+    rng = random.Random(1000 + trial)
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(folder / "reports")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(rng.uniform(1.2, 2.6))  # inside the fault window (baseline is 1 s)
+    runner.kill()
+    runner.wait(timeout=10)
+    run_dir = the_run_dir(folder)
+    first = resildrill("rollback", str(run_dir))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert healthy(folder, port)
+    assert "nothing to do" in resildrill("rollback", str(run_dir)).stdout
+
+
+def test_rollback_of_unreadable_journal_exits_2(tmp_path: Path) -> None:
+    """A journal that is not JSON is refused with exit 2 and a located message."""
+    bad = tmp_path / "journal.jsonl"
+    bad.write_text("this is not json\nnor this\n")
+    result = resildrill("rollback", str(bad))
+    assert result.returncode == 2
+    assert "journal.jsonl:1:1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,164 @@
+"""The CLI on real YAML files against a real HTTP service process it kills, freezes and restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from resildrill.faults.process import proc_state
+from tests.conftest import ManagedProcesses, free_port, wait_http
+from tests.support.tiny import (
+    SUPERVISOR,
+    SERVICE,
+    kill_pidfile,
+    load_report,
+    read_pid,
+    resildrill,
+    write_drill,
+    write_target,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+
+@pytest.fixture
+def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
+    """A tiny HTTP service started directly (recovery by restart command)."""
+    port = free_port()
+    pidfile = tmp_path / "web.pid"
+    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(pidfile))
+    wait_http(port)
+    yield tmp_path, port
+    kill_pidfile(pidfile)
+
+
+@pytest.fixture
+def supervised_web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
+    """A tiny HTTP service under a supervisor that restarts it 300 ms after it dies."""
+    port = free_port()
+    pidfile = tmp_path / "web.pid"
+    procs.start(
+        str(SUPERVISOR), "--delay", "0.3", "--pidfile", str(tmp_path / "sup.pid"), "--",
+        *["python3", str(SERVICE), "--port", str(port), "--pidfile", str(pidfile)],
+    )
+    wait_http(port)
+    yield tmp_path, port
+    kill_pidfile(tmp_path / "sup.pid")
+    kill_pidfile(pidfile)
+
+
+def run_dir_of(stdout: str) -> Path:
+    return Path(stdout.strip().splitlines()[-1])
+
+
+def test_kill_with_restart_command_measures_outage_and_recovery(web: tuple[Path, int]) -> None:
+    """A killed service restarted by the drill's command: exit 0, outage about the kill time."""
+    folder, port = web
+    write_target(folder, port, recovery="restart")
+    drill = write_drill(
+        folder, "kill-restart",
+        [{"id": "kill", "kind": "process", "service": "web", "action": "kill",
+          "at": "0s", "duration": "1s"}],
+    )
+    old = read_pid(folder / "web.pid")
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    assert result.returncode == 0, result.stderr
+    report = load_report(run_dir_of(result.stdout))
+    fault = report["faults"][0]
+    assert report["outcome"] == "passed"
+    assert fault["recovery"]["recovered"] is True
+    assert fault["counted_from"] == "revert"
+    assert 0.9 <= fault["recovery"]["outage_s"] <= 2.0
+    assert fault["recovery"]["time_to_detect_s"] is not None
+    assert fault["recovery"]["time_to_detect_s"] < 0.3
+    new = read_pid(folder / "web.pid")
+    assert new is not None and new != old and proc_state(new) in ("S", "R")
+    for name in ("report.json", "journal.jsonl", "timeline.jsonl"):
+        assert (run_dir_of(result.stdout) / name).exists()
+
+
+def test_kill_with_supervisor_counts_recovery_from_injection(
+    supervised_web: tuple[Path, int],
+) -> None:
+    """A supervised service comes back by itself; recovery is counted from the injection."""
+    folder, port = supervised_web
+    write_target(folder, port, recovery="supervisor")
+    drill = write_drill(
+        folder, "kill-supervised",
+        [{"id": "kill", "kind": "process", "service": "web", "action": "kill", "at": "0s"}],
+    )
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    assert result.returncode == 0, result.stderr
+    fault = load_report(run_dir_of(result.stdout))["faults"][0]
+    assert fault["counted_from"] == "inject"
+    assert fault["reverted_at_s"] is None
+    # 300 ms supervisor delay + a Python start: between 0.3 s and 1.5 s.
+    assert 0.3 <= fault["recovery"]["time_to_recover_s"] <= 1.5
+
+
+def test_freeze_is_continued_and_measured(web: tuple[Path, int]) -> None:
+    """SIGSTOP then SIGCONT: the outage spans the freeze, and the process runs again after."""
+    folder, port = web
+    write_target(folder, port, recovery="restart", timeout="200ms")
+    drill = write_drill(
+        folder, "freeze",
+        [{"id": "freeze", "kind": "process", "service": "web", "action": "freeze",
+          "at": "0s", "duration": "1500ms"}],
+    )
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    assert result.returncode == 0, result.stderr
+    fault = load_report(run_dir_of(result.stdout))["faults"][0]
+    # Requests started in the last 200 ms of the freeze are answered in time after SIGCONT.
+    assert 1.0 <= fault["recovery"]["outage_s"] <= 1.6
+    assert proc_state(read_pid(folder / "web.pid") or 0) in ("S", "R")
+
+
+def test_gate_failure_exits_1(web: tuple[Path, int]) -> None:
+    """An impossible gate fails the drill with exit 1 and names the gate."""
+    folder, port = web
+    write_target(folder, port, recovery="restart")
+    drill = write_drill(
+        folder, "gated",
+        [{"id": "kill", "kind": "process", "service": "web", "action": "kill",
+          "at": "0s", "duration": "500ms"}],
+        gates={"max_outage": "100ms"},
+    )
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    assert result.returncode == 1, result.stderr
+    report = load_report(run_dir_of(result.stdout))
+    assert report["outcome"] == "failed"
+    assert "max_outage" in (report["reason"] or "")
+
+
+def test_not_ready_when_baseline_fails(tmp_path: Path) -> None:
+    """A target that is down during the baseline exits 5 and injects nothing."""
+    port = free_port()
+    (tmp_path / "web.pid").write_text("999999\n")
+    write_target(tmp_path, port, recovery="restart")
+    drill = write_drill(
+        tmp_path, "not-ready",
+        [{"id": "freeze", "kind": "process", "service": "web", "action": "freeze",
+          "at": "0s", "duration": "1s"}],
+    )
+    result = resildrill("run", str(drill), "--out", str(tmp_path / "reports"))
+    # Preflight already finds no process: nothing is injected either way.
+    assert result.returncode == 5, result.stderr
+    assert "nothing injected" in result.stderr
+
+
+def test_preflight_injects_nothing(web: tuple[Path, int]) -> None:
+    """--preflight checks the fault can be injected and leaves the process untouched."""
+    folder, port = web
+    write_target(folder, port, recovery="restart")
+    drill = write_drill(
+        folder, "pre",
+        [{"id": "kill", "kind": "process", "service": "web", "action": "kill",
+          "at": "0s", "duration": "1s"}],
+    )
+    pid = read_pid(folder / "web.pid")
+    result = resildrill("run", str(drill), "--preflight", "--out", str(folder / "reports"))
+    assert result.returncode == 0, result.stderr
+    assert read_pid(folder / "web.pid") == pid and proc_state(pid or 0) in ("S", "R")
+    assert not (folder / "reports").exists()

@@ -1,0 +1,105 @@
+"""Builders for a tiny target (one HTTP service process) and drills against it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SUPPORT = Path(__file__).resolve().parent
+SERVICE = SUPPORT / "httpservice.py"
+SUPERVISOR = SUPPORT / "supervise.py"
+
+
+def service_command(port: int, pidfile: Path) -> list[str]:
+    """The command line that starts the tiny service."""
+    return [sys.executable, str(SERVICE), "--port", str(port), "--pidfile", str(pidfile)]
+
+
+def write_target(folder: Path, port: int, *, recovery: str, timeout: str = "300ms") -> Path:
+    """A target file for the tiny service (recovery: 'restart' or 'supervisor')."""
+    service: dict[str, Any] = {
+        "address": f"127.0.0.1:{port}",
+        "process": {"pidfile": "web.pid"},
+        "recovery": recovery,
+    }
+    if recovery == "restart":
+        service["restart"] = {"command": service_command(port, folder / "web.pid")}
+    doc = {
+        "apiVersion": "resildrill/v1",
+        "kind": "Target",
+        "name": "tiny",
+        "environment": "test",
+        "services": {"web": service},
+        "probes": [
+            {
+                "name": "web",
+                "http": {"url": f"http://127.0.0.1:{port}/healthz"},
+                "role": "clinical",
+                "interval": "100ms",
+                "timeout": timeout,
+            }
+        ],
+    }
+    path = folder / "target.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def write_drill(folder: Path, name: str, faults: list[dict[str, Any]], **extra: Any) -> Path:
+    """A drill against ``target.yaml`` in the same folder."""
+    doc: dict[str, Any] = {
+        "apiVersion": "resildrill/v1",
+        "kind": "Drill",
+        "name": name,
+        "target": "target.yaml",
+        "slos": [{"probe": "web", "expect": "success_rate >= 0.99"}],
+        "slo_window": "500ms",
+        "stability_window": "1s",
+        "phases": {"baseline": "1s", "recovery": "2s"},
+        "faults": faults,
+    }
+    doc.update(extra)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def resildrill(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "resildrill", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_pidfile(pidfile: Path) -> None:
+    """Stop whatever process a pidfile names (continuing it first if frozen)."""
+    pid = read_pid(pidfile)
+    if pid is None:
+        return
+    for sig in (signal.SIGCONT, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+
+
+def load_report(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "report.json").read_text())
