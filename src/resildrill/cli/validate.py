@@ -45,19 +45,21 @@ def validate_files(files: list[str]) -> int:
     errors = 0
 
     def emit(problems: list[Problem]) -> None:
+        nonlocal errors
         # A target named by a drill and also given on the command line is reported once.
         for problem in problems:
             line = str(problem)
             if line not in printed:
                 printed.add(line)
+                errors += problem.severity == "error"
                 print(line)
 
     for name in files:
         try:
             loaded = load_document(name, registry)
         except InvalidInput as exc:
-            errors += sum(1 for p in exc.problems if p.severity == "error") or 1
             emit(exc.problems)
+            errors += not exc.problems  # an error without a location still fails the run
             continue
         emit(loaded.warnings)
         if isinstance(loaded, LoadedDrill):

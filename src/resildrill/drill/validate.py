@@ -179,9 +179,9 @@ def _check_overlaps(drill: DrillSpec, where: Locator) -> list[Problem]:
                 problems.append(
                     where.problem(
                         ("faults", j, "at"),
-                        f"fault {later.id!r} starts while fault {earlier.id!r} is active "
-                        f"({_window(earlier.at, earlier.duration)}); {earlier.id!r}'s recovery "
-                        f"is only watched until {later.id!r} is injected",
+                        f"fault {later.id!r} starts while {earlier.id!r} is active "
+                        f"({_window(earlier.at, earlier.duration)}), so the recovery of "
+                        f"{earlier.id!r} is only watched until {later.id!r} is injected",
                         "warning",
                     )
                 )
