@@ -1,13 +1,81 @@
-"""The `resildrill target` command (not built yet)."""
+"""The ``resildrill target up|down|status TARGET.yaml`` commands (bundled ward EHR stacks).
+
+A thin adapter over :mod:`resildrill.wardehr.stack`: it parses, calls one function, prints,
+and maps errors to their exit codes (2 bad input, 6 tool failed) as one line, never a traceback.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
 import typer
+
+from resildrill.errors import ResildrillError
+
+T = TypeVar("T")
+
+TargetArg = Annotated[Path, typer.Argument(help="a target file with a 'stack: {kind: ward-ehr}'")]
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ResildrillError as exc:
+        typer.echo(f"resildrill: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except OSError as exc:
+        typer.echo(f"resildrill: {exc}", err=True)
+        raise typer.Exit(6) from None
 
 
 def register(app: typer.Typer) -> None:
-    """Add the command to the app."""
+    """Add the ``target`` sub-commands to the app."""
+    target_app = typer.Typer(
+        help="Start, stop and inspect a bundled staging system (the ward EHR).",
+        no_args_is_help=True,
+    )
 
-    @app.command("target", help="(not built yet)", hidden=True)
-    def _cmd() -> None:
-        raise typer.Exit(6)
+    @target_app.command("up", help="Start the stack and wait until every service is healthy.")
+    def _up(
+        target: TargetArg,
+        timeout: Annotated[float, typer.Option(help="seconds to wait for health")] = 60.0,
+    ) -> None:
+        from resildrill.wardehr import stack
+
+        current = _run(lambda: stack.up(target, timeout_s=timeout))
+        _print_status(current)
+        typer.echo(f"pidfiles: {current.run_dir / 'pids'}")
+        typer.echo(f"logs:     {current.run_dir / 'logs'}")
+
+    @target_app.command("down", help="Stop every process of the stack (idempotent).")
+    def _down(target: TargetArg) -> None:
+        from resildrill.wardehr import stack
+
+        stopped = _run(lambda: stack.down(target))
+        typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+    @target_app.command("status", help="Show each service's pid, state and health.")
+    def _status(target: TargetArg) -> None:
+        from resildrill.wardehr import stack
+
+        current = _run(lambda: stack.status(target))
+        _print_status(current)
+
+    app.add_typer(target_app, name="target")
+
+
+def _print_status(current: object) -> None:
+    from resildrill.wardehr.stack import StackStatus
+
+    assert isinstance(current, StackStatus)
+    typer.echo(f"target {current.target}  (run folder {current.run_dir})")
+    typer.echo(f"  {'service':<11} {'pid':>7}  {'state':<8} {'health':<8} {'restarts':>8}  address")
+    for s in current.services:
+        health = {True: "ok", False: "FAIL", None: "-"}[s.healthy]
+        restarts = "-" if s.restarts is None else str(s.restarts)
+        typer.echo(
+            f"  {s.name:<11} {s.pid or '-':>7}  {s.state:<8} {health:<8} {restarts:>8}  "
+            f"{s.address or ''}"
+        )
