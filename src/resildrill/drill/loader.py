@@ -365,13 +365,24 @@ def target_model() -> type[TargetSpec]:
     return _Target
 
 
-def _unwrap(tp: Any) -> list[Any]:
-    """The candidate types behind Annotated / Optional / Union."""
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _unwrap(tp: Any) -> tuple[list[Any], bool]:
+    """The candidate types behind Annotated / Optional / Union, and whether pydantic will
+    put a tag (a union member's discriminator value or class name) in error locations."""
     if typing.get_origin(tp) is Annotated:
-        return _unwrap(typing.get_args(tp)[0])
+        inner, tagged = _unwrap(typing.get_args(tp)[0])
+        marked = any(getattr(m, "discriminator", None) for m in typing.get_args(tp)[1:])
+        return inner, tagged or marked
     if typing.get_origin(tp) in (Union, types.UnionType):
-        return [t for arg in typing.get_args(tp) for t in _unwrap(arg) if t is not type(None)]
-    return [tp]
+        members: list[Any] = []
+        for arg in typing.get_args(tp):
+            if arg is not type(None):
+                members += _unwrap(arg)[0]
+        return members, sum(map(_is_model, members)) > 1
+    return [tp], False
 
 
 def _kind_tag(model: type[BaseModel]) -> str | None:
@@ -382,57 +393,65 @@ def _kind_tag(model: type[BaseModel]) -> str | None:
     return None
 
 
-def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
-    """The model that validates the mapping at a pydantic error ``loc`` (tags included)."""
-    candidates: list[Any] = [root]
-    i = 0
-    while i < len(loc):
-        elem = loc[i]
-        models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-        tagged = [m for m in models if elem in (m.__name__, _kind_tag(m))]
-        if tagged and not any(str(elem) in m.model_fields for m in models):
-            candidates, i = tagged, i + 1
-            continue
-        nxt: list[Any] = []
-        for cand in candidates:
-            origin = typing.get_origin(cand)
-            if isinstance(cand, type) and issubclass(cand, BaseModel):
-                info = cand.model_fields.get(str(elem))
-                if info is not None:
-                    nxt += _unwrap(info.annotation)
-            elif origin in (list, tuple) and isinstance(elem, int):
-                nxt += _unwrap(typing.get_args(cand)[0])
-            elif origin is dict and isinstance(elem, str):
-                nxt += _unwrap(typing.get_args(cand)[1])
-        if not nxt:
-            return None
-        candidates, i = nxt, i + 1
-    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-    return models[0] if len(models) == 1 else None
+def _descend(candidates: list[Any], elem: str | int) -> tuple[list[Any], bool]:
+    found: list[Any] = []
+    tagged = False
+    for cand in candidates:
+        origin = typing.get_origin(cand)
+        inner: list[Any] = []
+        tag = False
+        if _is_model(cand):
+            info = cand.model_fields.get(str(elem))
+            if info is not None:
+                inner, tag = _unwrap(info.annotation)
+        elif origin in (list, tuple) and isinstance(elem, int):
+            inner, tag = _unwrap(typing.get_args(cand)[0])
+        elif origin is dict and isinstance(elem, str):
+            inner, tag = _unwrap(typing.get_args(cand)[1])
+        found += inner
+        tagged = tagged or tag
+    return found, tagged
 
 
-# ---------------------------------------------------------------------------------------
-# Pydantic errors -> located problems
+@dataclass(frozen=True)
+class _Where:
+    loc: Loc
+    is_key: bool
+    #: The model validating the mapping that holds the last element, when known.
+    owner: type[BaseModel] | None
 
 
-def _data_loc(loc: Loc, data: Any) -> tuple[Loc, bool]:
-    """Drop union tags from a pydantic ``loc`` by walking the data; (loc, is it a key)."""
+def _walk(root: type[BaseModel], loc: Loc, data: Any) -> _Where:
+    """Follow a pydantic error ``loc`` through the model types and the data together,
+    dropping the tags pydantic adds for unions, so the result names a place in the file."""
     out: list[str | int] = []
     cur: Any = data
+    candidates: list[Any] = [root]
+    tagged = False
+    owner: type[BaseModel] | None = root
     for i, elem in enumerate(loc):
-        last = i == len(loc) - 1
         if elem == "[key]":
-            return tuple(out), True
+            return _Where(tuple(out), True, owner)
+        if tagged:
+            tagged = False
+            members = [c for c in candidates if _is_model(c) and elem in (c.__name__, _kind_tag(c))]
+            if members:
+                candidates = members
+                continue
+        models = [c for c in candidates if _is_model(c)]
+        owner = models[0] if len(models) == 1 else None
         in_dict = isinstance(cur, dict) and isinstance(elem, str) and elem in cur
         in_list = isinstance(cur, list) and isinstance(elem, int) and 0 <= elem < len(cur)
         if in_dict or in_list:
             out.append(elem)
             cur = cur[elem]
-        elif last and isinstance(cur, dict):
+        elif i == len(loc) - 1 and isinstance(cur, dict):
             out.append(elem)  # a missing key
             cur = None
-        # anything else is a tag pydantic put in the loc (union member, validator name)
-    return tuple(out), False
+        else:
+            continue  # a tag pydantic put in the loc that the types did not predict
+        candidates, tagged = _descend(candidates, elem)
+    return _Where(tuple(out), False, owner)
 
 
 def _describe(value: Any) -> str:
@@ -472,23 +491,23 @@ def _problems_from(
     for err in exc.errors(include_url=False):
         raw_loc: Loc = tuple(err["loc"])
         kind = err["type"]
-        loc, is_key = _data_loc(raw_loc, data)
+        where = _walk(model, raw_loc, data)
+        loc, is_key = where.loc, where.is_key
         ctx = err.get("ctx") or {}
         if kind == "union_tag_invalid":
             loc = (*loc, "kind")
             message = unknown_kind_message(str(ctx.get("tag", "")), kinds)
         elif kind == "union_tag_not_found":
             message = f"missing required key 'kind' (one of: {', '.join(kinds) or 'none'})"
-            where = smap.position(loc)
-            problems.append(Problem(smap.file, *where, format_path((*loc, "kind")), message))
+            line, col = smap.position(loc)
+            problems.append(Problem(smap.file, line, col, format_path((*loc, "kind")), message))
             continue
         elif kind == "missing":
             message = f"missing required key {loc[-1]!r}" if loc else "missing value"
             problems.append(Problem(smap.file, *smap.position(loc[:-1]), format_path(loc), message))
             continue
         elif kind == "extra_forbidden":
-            owner = _model_at(model, raw_loc[:-1])
-            allowed = sorted(owner.model_fields) if owner is not None else []
+            allowed = sorted(where.owner.model_fields) if where.owner is not None else []
             problems.append(
                 smap.problem(loc, _unknown_key_message(str(loc[-1]), allowed), key=True)
             )

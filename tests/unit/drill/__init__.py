@@ -1,0 +1,1 @@
+"""Tests of drill and target files: loading, semantic checks, fixtures."""
