@@ -105,8 +105,15 @@ class Bucketer:
         if not self._open and not self._writes:
             return None
         buckets = [
-            [wf, self.t0 + i * RESOLUTION_S, b.count, b.failures, b.hist.to_json(),
-             b.actions, b.actions_failed]
+            [
+                wf,
+                self.t0 + i * RESOLUTION_S,
+                b.count,
+                b.failures,
+                b.hist.to_json(),
+                b.actions,
+                b.actions_failed,
+            ]
             for (wf, i), b in self._open.items()
         ]
         msg = {

@@ -1,0 +1,452 @@
+"""The parent-side LoadDriver: starts Locust's master and workers, receives 100 ms buckets.
+
+Owns the Locust processes of a run and the runner's end of the timeline stream. It never
+imports locust or gevent (STYLE.md P11): Locust runs as real processes,
+``python -m locust --headless --master --master-bind-host 127.0.0.1`` and N
+``--worker --master-host 127.0.0.1``, each in its own session (a Ctrl-C in the runner's
+terminal reaches the runner, which stops load in order) and each dying with the runner:
+``PR_SET_PDEATHSIG(SIGKILL)`` is set before exec, and the plugin in every Locust process
+also exits when its parent pid changes or its stdin pipe closes.
+
+Workers send their buckets to the master over Locust's own channel; the master writes
+them as JSON lines to a pipe this driver reads on a thread (``stream.py`` has the format).
+``poll()`` hands the runner what arrived since the last call, with bucket indices relative
+to ``monotonic_t0``; ``apply_buckets`` merges them into the run's ``TimeSeries``.
+
+Note: ``PR_SET_PDEATHSIG`` fires when the *thread* that started a child exits, so call
+``start()`` from a thread that lives as long as the load (the runner's main thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from resildrill.drill.model import LoadSpec
+from resildrill.errors import ToolFailed
+from resildrill.load import integrity as _integrity
+from resildrill.load import sizing
+from resildrill.load.integrity import IntegrityResult
+from resildrill.load.stream import FLUSH_INTERVAL_S, decode, index_of
+from resildrill.observe.histogram import LatencyHistogram
+from resildrill.observe.metrics import RESOLUTION_S, TimeSeries
+
+__all__ = ["IntegrityResult", "LoadBucket", "LoadDriver", "apply_buckets", "child_config"]
+
+_LOCUSTFILES = Path(__file__).parent / "locustfiles"
+_PR_SET_PDEATHSIG = 1
+#: How long start() waits for Locust to import, connect its workers and start spawning.
+START_TIMEOUT_S = 45.0
+#: How often poll() re-reads the bearer token variable to push a refreshed token.
+_TOKEN_CHECK_S = 5.0
+#: A sample older than the request timeout plus this slack on arrival is dropped: the
+#: runner may already have judged its bucket (issue: late samples accepted up to the
+#: request timeout).
+_LATE_SLACK_S = 2 * FLUSH_INTERVAL_S + 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBucket:
+    """One workflow's 100 ms bucket (a delta: merge by adding) from one worker flush."""
+
+    workflow: str
+    index: int
+    count: int
+    failures: int
+    hist: LatencyHistogram
+    actions: int = 0
+    actions_failed: int = 0
+
+
+@dataclass
+class WorkflowTotals:
+    """Whole-run figures of one workflow, for report.json ``load.by_workflow``."""
+
+    requests: int = 0
+    failures: int = 0
+    actions: int = 0
+    failed_actions: int = 0
+    hist: LatencyHistogram | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        p95 = self.hist.quantile(0.95) if self.hist is not None else None
+        return {
+            "requests": self.requests,
+            "failures": self.failures,
+            "actions": self.actions,
+            "failed_actions": self.failed_actions,
+            "p95_ms": round(p95 * 1000, 3) if p95 is not None else None,
+        }
+
+
+def apply_buckets(series: TimeSeries, buckets: Iterable[LoadBucket]) -> None:
+    """Merge buckets into ``series``: one ``source="workflow"`` SourceSeries per workflow."""
+    for b in buckets:
+        if b.count:
+            series.source(b.workflow, "workflow").add_bucket(b.index, b.count, b.failures, b.hist)
+
+
+def child_config(
+    spec: LoadSpec, *, monotonic_t0: float, phases: list[tuple[float, int]], parent_pid: int
+) -> dict[str, Any]:
+    """What every Locust process of the run reads from ``RESILDRILL_LOAD``."""
+    return {
+        "spec": spec.model_dump(mode="json"),
+        "t0": monotonic_t0,
+        "phases": [[float(a), int(n)] for a, n in phases],
+        "parent_pid": parent_pid,
+    }
+
+
+def _libc_prctl() -> Callable[..., int] | None:
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return prctl
+    except (OSError, AttributeError):  # not Linux: the plugin's parent watch still applies
+        return None
+
+
+_PRCTL = _libc_prctl()
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A preexec_fn: SIGKILL this child when ``parent`` dies (checked after, for the race)."""
+
+    def preexec() -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)  # the parent died between fork and prctl
+
+    return preexec
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LoadDriver:
+    """Runs the drill's clinician load in Locust processes and collects its timeline.
+
+    Args:
+        spec: the drill's ``load`` section.
+        host: base URL of the FHIR API (``spec.host`` wins when set).
+        run_dir: the run's folder; logs and ``load/writes.jsonl`` go under ``load/``.
+        monotonic_t0: the run's time origin (``time.monotonic()`` in this process).
+        phases: ``(seconds from monotonic_t0, users)`` steps from the plan; default: the
+            spec's shape (``sizing.phases_for``) starting when ``start()`` is called.
+    """
+
+    def __init__(
+        self,
+        spec: LoadSpec,
+        *,
+        host: str,
+        run_dir: Path,
+        monotonic_t0: float,
+        phases: list[tuple[float, int]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.host = (spec.host or host).rstrip("/")
+        self.dir = Path(run_dir) / "load"
+        self.t0 = monotonic_t0
+        self._phases = phases
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+        self._queue: deque[dict[str, Any]] = deque()
+        self._reader: threading.Thread | None = None
+        self._state: dict[str, Any] = {}
+        self._state_cv = threading.Condition()
+        self._writes_path = self.dir / "writes.jsonl"
+        self._writes_file: IO[str] | None = None
+        self._writes = 0
+        self._stopped = False
+        self._token: str | None = None
+        self._token_checked = 0.0
+        #: Whole-run totals per workflow, kept by poll().
+        self.totals: dict[str, WorkflowTotals] = {}
+        #: Sample age on arrival (s): now - the earliest completion in each message.
+        self.ages = LatencyHistogram()
+        self.late_dropped = 0
+        self.messages = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def pids(self) -> list[int]:
+        """Pids of the master and the local workers (each leads its own session)."""
+        return [p.pid for p in self._procs]
+
+    @property
+    def phases(self) -> list[tuple[float, int]]:
+        """The user steps the load shape follows, in seconds from ``monotonic_t0``."""
+        if self._phases is None:
+            offset = time.monotonic() - self.t0
+            self._phases = [(offset + at, n) for at, n in sizing.phases_for(self.spec)]
+        return self._phases
+
+    def _locustfiles(self) -> str:
+        if self.spec.locustfile:
+            return f"{_LOCUSTFILES / 'plugin.py'},{Path(self.spec.locustfile).resolve()}"
+        return str(_LOCUSTFILES / "clinical.py")
+
+    def _spawn(
+        self, name: str, args: list[str], env: dict[str, str], pass_fds: tuple[int, ...] = ()
+    ) -> subprocess.Popen[bytes]:
+        log = open(self.dir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", *args],
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            pass_fds=pass_fds,
+            start_new_session=True,
+            preexec_fn=_die_with(os.getpid()),
+            close_fds=True,
+        )
+        self._procs.append(proc)
+        return proc
+
+    def start(self) -> None:
+        """Spawn the master and workers; return once users are spawning (bounded wait).
+
+        Raises:
+            ToolFailed: Locust exited or did not start within ``START_TIMEOUT_S``; every
+                process started so far has been stopped.
+        """
+        if self._procs:
+            raise ToolFailed("load: LoadDriver.start() called twice")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._writes_file = open(self._writes_path, "a", encoding="utf-8")  # noqa: SIM115
+        cfg = child_config(
+            self.spec, monotonic_t0=self.t0, phases=self.phases, parent_pid=os.getpid()
+        )
+        env = {**os.environ, "RESILDRILL_LOAD": json.dumps(cfg), "PYTHONUNBUFFERED": "1"}
+        if self.spec.bearer_token_env:
+            self._token = os.environ.get(self.spec.bearer_token_env)
+        port = _free_port()
+        files = self._locustfiles()
+        common = ["-f", files, "--host", self.host, "--loglevel", "WARNING"]
+        read_fd, write_fd = os.pipe()
+        try:
+            self._spawn(
+                "master",
+                [
+                    *common,
+                    "--headless",
+                    "--master",
+                    "--master-bind-host",
+                    "127.0.0.1",
+                    "--master-bind-port",
+                    str(port),
+                    "--expect-workers",
+                    str(self.spec.workers),
+                    "--expect-workers-max-wait",
+                    str(int(START_TIMEOUT_S)),
+                    "--only-summary",
+                ],
+                {**env, "RESILDRILL_STREAM_FD": str(write_fd)},
+                pass_fds=(write_fd,),
+            )
+        finally:
+            os.close(write_fd)  # only the master holds the write end: EOF when it exits
+        self._reader = threading.Thread(
+            target=self._read, args=(read_fd,), name="resildrill-load-stream", daemon=True
+        )
+        self._reader.start()
+        for i in range(self.spec.workers):
+            self._spawn(
+                f"worker-{i}",
+                [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                env,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        with self._state_cv:
+            while "started" not in self._state:
+                dead = [p for p in self._procs if p.poll() is not None]
+                left = deadline - time.monotonic()
+                if dead or left <= 0:
+                    why = "exited" if dead else f"did not start within {START_TIMEOUT_S:g} s"
+                    self._state_cv.release()
+                    try:
+                        self.stop(timeout_s=5)
+                    finally:
+                        self._state_cv.acquire()
+                    raise ToolFailed(f"load: Locust {why}; see {self.dir}/master.log")
+                self._state_cv.wait(min(left, 0.2))
+
+    def _read(self, fd: int) -> None:
+        """Reader thread: the master's JSON lines -> queue, writes file, state."""
+        with open(fd, "rb") as stream:
+            for line in stream:
+                msg = decode(line)
+                if msg is None:
+                    continue
+                kind = msg.get("type")
+                if kind == "buckets":
+                    msg["arrived"] = time.monotonic()
+                    writes = msg.pop("writes", None)
+                    if writes and self._writes_file is not None:
+                        for w in writes:
+                            self._writes_file.write(json.dumps(w) + "\n")
+                        self._writes_file.flush()
+                        self._writes += len(writes)
+                    self._queue.append(msg)
+                elif kind == "state":
+                    with self._state_cv:
+                        self._state[str(msg.get("state"))] = msg
+                        self._state_cv.notify_all()
+        with self._state_cv:
+            self._state["eof"] = True
+            self._state_cv.notify_all()
+
+    def poll(self) -> list[LoadBucket]:
+        """Buckets that arrived since the last call (non-blocking)."""
+        self._push_token()
+        out: list[LoadBucket] = []
+        horizon = self.spec.request_timeout + _LATE_SLACK_S
+        while self._queue:
+            msg = self._queue.popleft()
+            self.messages += 1
+            arrived = float(msg["arrived"])
+            if msg.get("oldest_done") is not None:
+                self.ages.add(max(0.0, arrived - float(msg["oldest_done"])))
+            for wf, start, count, failures, hist, actions, actions_failed in msg["buckets"]:
+                if arrived - (float(start) + RESOLUTION_S) > horizon:
+                    self.late_dropped += int(count)
+                    continue
+                b = LoadBucket(
+                    str(wf),
+                    index_of(float(start), self.t0),
+                    int(count),
+                    int(failures),
+                    LatencyHistogram.from_json(hist),
+                    int(actions),
+                    int(actions_failed),
+                )
+                t = self.totals.get(b.workflow)
+                if t is None:
+                    t = self.totals[b.workflow] = WorkflowTotals(hist=LatencyHistogram())
+                t.requests += b.count
+                t.failures += b.failures
+                t.actions += b.actions
+                t.failed_actions += b.actions_failed
+                assert t.hist is not None
+                t.hist.merge(b.hist)
+                out.append(b)
+        return out
+
+    def _push_token(self) -> None:
+        """Send a refreshed bearer token to the local Locust processes' environment."""
+        name = self.spec.bearer_token_env
+        if not name or self._stopped or time.monotonic() - self._token_checked < _TOKEN_CHECK_S:
+            return
+        self._token_checked = time.monotonic()
+        value = os.environ.get(name)
+        if value is not None and value != self._token:
+            self._token = value
+            self._send({"cmd": "env", "env": {name: value}})
+
+    def _send(
+        self, cmd: dict[str, Any], procs: list[subprocess.Popen[bytes]] | None = None
+    ) -> None:
+        data = (json.dumps(cmd) + "\n").encode()
+        for p in self._procs if procs is None else procs:
+            if p.stdin is not None and p.poll() is None:
+                with contextlib.suppress(OSError):
+                    p.stdin.write(data)
+                    p.stdin.flush()
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """Stop users (flushing the last buckets), end every Locust process, reap; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        deadline = time.monotonic() + timeout_s
+        if self._procs and self._procs[0].poll() is None:
+            self._send({"cmd": "stop"}, self._procs[:1])
+            with self._state_cv:
+                self._state_cv.wait_for(
+                    lambda: "stopped" in self._state or "eof" in self._state,
+                    timeout=max(0.0, min(5.0, (deadline - time.monotonic()) / 2)),
+                )
+        for p in self._procs:
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(p.pid, signal.SIGTERM)
+        for p in self._procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.05, min(3.0, deadline - time.monotonic())))
+        for p in self._procs:
+            # The whole session: anything a Locust process forked goes too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(p.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=2.0)
+            if p.stdin is not None:
+                with contextlib.suppress(OSError):
+                    p.stdin.close()
+        if self._reader is not None:
+            self._reader.join(timeout=2.0)
+        for log in self._logs:
+            log.close()
+        if self._writes_file is not None:
+            self._writes_file.close()
+
+    # -- results ---------------------------------------------------------------------
+
+    def writes(self) -> list[dict[str, Any]]:
+        """Every acknowledged write the workers reported (from ``load/writes.jsonl``)."""
+        if not self._writes_path.exists():
+            return []
+        out = []
+        with open(self._writes_path, encoding="utf-8") as f:
+            for line in f:
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(line))
+        return out
+
+    def integrity_check(self, timeout_s: float = 30) -> IntegrityResult:
+        """After the recovery window: read back every acknowledged write."""
+        headers: dict[str, str] = {}
+        if self.spec.bearer_token_env and os.environ.get(self.spec.bearer_token_env):
+            headers["Authorization"] = f"Bearer {os.environ[self.spec.bearer_token_env]}"
+        return _integrity.check_writes(
+            self.writes(),
+            base_url=self.host,
+            headers=headers,
+            ca_bundle=self.spec.ca_bundle,
+            timeout_s=timeout_s,
+            request_timeout_s=min(5.0, self.spec.request_timeout),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Whole-run load figures shaped like report.json ``load`` (without SLO waits)."""
+        return {
+            "requests": sum(t.requests for t in self.totals.values()),
+            "failures": sum(t.failures for t in self.totals.values()),
+            "by_workflow": {wf: t.to_json() for wf, t in sorted(self.totals.items())},
+            "late_dropped": self.late_dropped,
+            "sample_age_p99_ms": _ms(self.ages.quantile(0.99)),
+        }
+
+
+def _ms(value: float | None) -> float | None:
+    return round(value * 1000, 3) if value is not None else None

@@ -1,0 +1,1 @@
+"""Locustfiles the driver hands to ``locust -f``: never imported by the runner."""

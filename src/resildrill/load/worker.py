@@ -1,0 +1,264 @@
+"""The Locust-side plugin: per-request samples -> 100 ms buckets -> the runner.
+
+Owns what runs inside Locust processes (never in the runner: gevent patches the process
+at import, STYLE.md P11). On a worker it subscribes to ``events.request``, stamps each
+request's start on ``time.monotonic()``, buckets samples per workflow at 100 ms
+(:class:`~resildrill.load.stream.Bucketer`) and sends the buckets to the master every
+``FLUSH_INTERVAL_S`` as a custom Locust message; the master relays them, one JSON line
+each, to the pipe its parent (the runner's ``LoadDriver``) reads. Going through Locust's
+own master-worker channel means a remote ``--worker --master-host`` joins the timeline too.
+
+Every Locust process the driver starts also dies with it: ``PR_SET_PDEATHSIG`` is set by
+the driver, and here a greenlet watches the parent pid and the stdin pipe (EOF = the
+runner is gone), so a SIGKILLed runner leaves no load running against staging.
+
+Configuration arrives in the ``RESILDRILL_LOAD`` environment variable (JSON, see
+``driver.child_config``); this module receives a LoadSpec, never runner state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import socket
+import time
+from typing import Any
+
+import gevent  # noqa: TID251 - this module only ever runs inside a Locust process
+import gevent.os  # noqa: TID251
+from locust import events  # noqa: TID251
+from locust.env import Environment  # noqa: TID251
+from locust.runners import MasterRunner, WorkerRunner  # noqa: TID251
+
+from resildrill.drill.model import LoadSpec
+from resildrill.load.stream import FLUSH_INTERVAL_S, Bucketer, encode, workflow_of
+
+CONFIG_ENV = "RESILDRILL_LOAD"
+STREAM_FD_ENV = "RESILDRILL_STREAM_FD"
+MESSAGE_TYPE = "resildrill_buckets"
+STOP_TYPE = "resildrill_stop"
+STOPPED_TYPE = "resildrill_stopped"
+#: Context key users put the monotonic start of a request under (see users.py).
+START_KEY = "resildrill_start"
+#: How often the parent-pid watch runs; the kill test allows 5 s in total.
+_WATCH_S = 0.5
+
+
+class _Plugin:
+    """State of the plugin in one Locust process."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.t0 = float(config["t0"])
+        self.bucketer = Bucketer(self.t0)
+        self.name = f"{socket.gethostname()}-{os.getpid()}"
+        self.environment: Environment | None = None
+        self.stopped_workers: set[str] = set()
+        fd = os.environ.get(STREAM_FD_ENV)
+        self.stream_fd = int(fd) if fd else None
+        if self.stream_fd is not None:
+            os.set_blocking(self.stream_fd, False)
+
+    # -- samples ---------------------------------------------------------------------
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response_length: int,
+        exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        latency_s = (response_time or 0.0) / 1000.0
+        started = (context or {}).get(START_KEY)
+        if not isinstance(started, float):
+            # Locust times requests with perf_counter, which on Linux is the same
+            # CLOCK_MONOTONIC as time.monotonic(): now - response_time is the start.
+            started = time.monotonic() - latency_s
+        self.bucketer.add(workflow_of(name), started, latency_s, exception is None)
+
+    # -- output ----------------------------------------------------------------------
+
+    def write_line(self, message: dict[str, Any]) -> None:
+        """Write one message to the parent's pipe, cooperatively; exit if it is gone."""
+        if self.stream_fd is None:
+            return
+        data = encode(message)
+        try:
+            while data:
+                n = gevent.os.nb_write(self.stream_fd, data)
+                data = data[n:]
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                os._exit(3)  # the runner is gone: stop loading the target at once
+            raise
+
+    def flush(self) -> None:
+        msg = self.bucketer.drain(self.name, time.monotonic())
+        if msg is None or self.environment is None:
+            return
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(MESSAGE_TYPE, msg)
+        else:
+            self.write_line(msg)
+
+    def flush_loop(self) -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            self.flush()
+
+    # -- control and lifelines ---------------------------------------------------------
+
+    def watch_parent(self) -> None:
+        parent = self.config.get("parent_pid")
+        while parent:
+            if os.getppid() != parent:
+                os._exit(3)
+            gevent.sleep(_WATCH_S)
+
+    def read_control(self) -> None:
+        """Commands from the driver on stdin; EOF means the driver is gone."""
+        if not self.config.get("parent_pid"):
+            return  # a remote worker: its stdin is a person's terminal or nothing
+        os.set_blocking(0, False)
+        buf = b""
+        while True:
+            chunk = gevent.os.nb_read(0, 65536)
+            if not chunk:
+                os._exit(0)
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                with contextlib.suppress(ValueError):
+                    self.command(json.loads(line))
+
+    def command(self, cmd: dict[str, Any]) -> None:
+        if cmd.get("cmd") == "env":
+            # Refreshed bearer tokens: users re-read os.environ periodically.
+            os.environ.update({str(k): str(v) for k, v in cmd.get("env", {}).items()})
+        elif cmd.get("cmd") == "stop" and self.environment is not None:
+            gevent.spawn(self.stop_test)
+
+    def stop_test(self) -> None:
+        """Stop every worker's users, wait for their last buckets, tell the parent.
+
+        Locust's own ``MasterRunner.stop`` polls user counts that workers report every
+        3 s; asking each worker directly makes a drill's stop take milliseconds instead.
+        """
+        assert self.environment is not None
+        runner = self.environment.runner
+        if isinstance(runner, MasterRunner):
+            if runner.shape_greenlet is not None:
+                runner.shape_greenlet.kill(block=True)
+            clients = [c.id for c in runner.clients.all]
+            for cid in clients:
+                runner.send_message(STOP_TYPE, None, cid)
+            deadline = time.monotonic() + 3.0
+            while len(self.stopped_workers) < len(clients) and time.monotonic() < deadline:
+                gevent.sleep(0.02)
+        elif runner is not None:
+            self.stop_users()
+        self.write_line(
+            {
+                "type": "state",
+                "state": "stopped",
+                "at": time.monotonic(),
+                "workers_stopped": len(self.stopped_workers),
+            }
+        )
+
+    def stop_users(self, **_: Any) -> None:
+        """On a worker: stop users now, flush, and report that this worker is done."""
+        assert self.environment is not None
+        runner = self.environment.runner
+        if runner is not None:
+            runner.stop()
+        self.flush()
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(STOPPED_TYPE, {"worker": self.name})
+
+    def on_worker_stopped(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.stopped_workers.add(str(msg.node_id))
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def on_init(self, environment: Environment, **_: Any) -> None:
+        self.environment = environment
+        runner = environment.runner
+        gevent.spawn(self.watch_parent)
+        gevent.spawn(self.read_control)
+        if isinstance(runner, MasterRunner):
+            runner.register_message(MESSAGE_TYPE, self.relay)
+            runner.register_message(STOPPED_TYPE, self.on_worker_stopped)
+            events.test_start.add_listener(self.on_master_start)  # type: ignore[no-untyped-call]
+            events.spawning_complete.add_listener(self.on_spawned)  # type: ignore[no-untyped-call]
+        else:
+            if isinstance(runner, WorkerRunner):
+                runner.register_message(STOP_TYPE, self.stop_users)
+            events.request.add_listener(self.on_request)  # type: ignore[no-untyped-call]
+            events.test_stop.add_listener(lambda **_: self.flush())  # type: ignore[no-untyped-call]
+            gevent.spawn(self.flush_loop)
+        self.write_line({"type": "state", "state": "init", "pid": os.getpid()})
+
+    def relay(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.write_line(msg.data)
+
+    def on_master_start(self, **_: Any) -> None:
+        self.write_line({"type": "state", "state": "started", "at": time.monotonic()})
+
+    def on_spawned(self, user_count: int, **_: Any) -> None:
+        self.write_line(
+            {"type": "state", "state": "spawned", "users": user_count, "at": time.monotonic()}
+        )
+
+
+_PLUGIN: _Plugin | None = None
+
+
+def config() -> dict[str, Any]:
+    """The run's configuration as the driver wrote it (empty outside a driven run)."""
+    raw = os.environ.get(CONFIG_ENV)
+    return json.loads(raw) if raw else {}
+
+
+def spec() -> LoadSpec:
+    """The drill's LoadSpec as the driver passed it (defaults outside a driven run)."""
+    return LoadSpec.model_validate(config().get("spec", {}))
+
+
+def install() -> None:
+    """Register the plugin with Locust's events; idempotent. Called by the locustfiles."""
+    global _PLUGIN
+    if _PLUGIN is not None:
+        return
+    cfg = config()
+    if "t0" not in cfg:
+        cfg["t0"] = time.monotonic()  # a bare `locust -f` run: bucket from process start
+    _PLUGIN = _Plugin(cfg)
+    events.init.add_listener(_PLUGIN.on_init)  # type: ignore[no-untyped-call]
+
+
+def record_action(workflow: str, started_at: float, ok: bool) -> None:
+    """Count one clinical action (several requests) and whether it failed."""
+    if _PLUGIN is not None:
+        _PLUGIN.bucketer.add_action(workflow, started_at, ok)
+
+
+def record_write(resource: str, id_: str, identifier: str, version: str | None, op: str) -> None:
+    """Remember an acknowledged (2xx) create/update for the integrity read-back."""
+    if _PLUGIN is not None:
+        _PLUGIN.bucketer.add_write(
+            {
+                "resource": resource,
+                "id": id_,
+                "identifier": identifier,
+                "version": version,
+                "op": op,
+                "at": time.monotonic(),
+            }
+        )

@@ -1,0 +1,139 @@
+"""A tiny FHIR-ish aiohttp server for load tests: CRUD, a few searches, optional lost writes.
+
+Run as its own process (``python fhir_stub.py --port 0 [--drop-every 20]``); it prints
+``READY <port>`` when listening. With ``--drop-every N`` it acknowledges every write with
+2xx but silently forgets every Nth acknowledged one, and reports how many it dropped at
+``GET /_stub/stats``, so the integrity check can be compared with the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sys
+from typing import Any
+
+from aiohttp import web
+
+Resource = dict[str, Any]
+
+
+class Store:
+    """Resources by type and id, plus the drop bookkeeping."""
+
+    def __init__(self, drop_every: int) -> None:
+        self.data: dict[str, dict[str, Resource]] = {}
+        self.ids = itertools.count(1)
+        self.drop_every = drop_every
+        self.acked = 0
+        self.dropped = 0
+
+    def put(self, rtype: str, res: Resource) -> Resource:
+        """Store (or, every Nth acknowledged write, pretend to) and return the stored body."""
+        res = dict(res)
+        res.setdefault("id", f"s{next(self.ids)}")
+        old = self.data.get(rtype, {}).get(res["id"])
+        version = int((old or {}).get("meta", {}).get("versionId", "0")) + 1
+        res["meta"] = {"versionId": str(version)}
+        self.acked += 1
+        if self.drop_every and self.acked % self.drop_every == 0:
+            self.dropped += 1
+            return res
+        self.data.setdefault(rtype, {})[res["id"]] = res
+        return res
+
+
+def _matches(res: Resource, key: str, value: str) -> bool:
+    if key == "identifier":
+        system, _, val = value.rpartition("|")
+        return any(
+            i.get("value") == val and (not system or i.get("system") == system)
+            for i in res.get("identifier", [])
+        )
+    if key == "status":
+        return bool(res.get("status") == value)
+    if key == "patient":
+        return str(res.get("subject", {}).get("reference", "")).endswith(f"/{value}")
+    return True  # category, date, location...: accepted, not filtered
+
+
+def seed(store: Store) -> None:
+    """A small ward: 10 patients in beds, encounters, an active and a draft prescription."""
+    for n in range(10):
+        pid = f"p{n}"
+        store.data.setdefault("Patient", {})[pid] = {"resourceType": "Patient", "id": pid}
+        store.data.setdefault("Location", {})[f"bed{n}"] = {
+            "resourceType": "Location", "id": f"bed{n}", "status": "active"}
+        store.data.setdefault("Encounter", {})[f"e{n}"] = {
+            "resourceType": "Encounter", "id": f"e{n}", "status": "in-progress",
+            "subject": {"reference": f"Patient/{pid}"}}
+        for k, status in enumerate(("active", "draft")):
+            store.data.setdefault("MedicationRequest", {})[f"m{n}{k}"] = {
+                "resourceType": "MedicationRequest", "id": f"m{n}{k}", "status": status,
+                "intent": "order", "subject": {"reference": f"Patient/{pid}"},
+                "meta": {"versionId": "1"}}
+
+
+def make_app(store: Store) -> web.Application:
+    """Routes: search, read, create, update, stats."""
+
+    async def search(request: web.Request) -> web.Response:
+        rtype = request.match_info["type"]
+        found = [
+            r for r in store.data.get(rtype, {}).values()
+            if all(_matches(r, k, v) for k, v in request.query.items() if not k.startswith("_"))
+        ]
+        count = int(request.query.get("_count", "50"))
+        return web.json_response({
+            "resourceType": "Bundle", "type": "searchset", "total": len(found),
+            "entry": [{"resource": r} for r in found[:count]],
+        })
+
+    async def read(request: web.Request) -> web.Response:
+        res = store.data.get(request.match_info["type"], {}).get(request.match_info["id"])
+        if res is None:
+            return web.json_response({"resourceType": "OperationOutcome"}, status=404)
+        return web.json_response(res)
+
+    async def create(request: web.Request) -> web.Response:
+        body = await request.json()
+        body.pop("id", None)
+        return web.json_response(store.put(request.match_info["type"], body), status=201)
+
+    async def update(request: web.Request) -> web.Response:
+        body = await request.json()
+        body["id"] = request.match_info["id"]
+        return web.json_response(store.put(request.match_info["type"], body), status=200)
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response({"acked": store.acked, "dropped": store.dropped})
+
+    app = web.Application()
+    app.router.add_get("/_stub/stats", stats)
+    app.router.add_get("/{type}", search)
+    app.router.add_post("/{type}", create)
+    app.router.add_get("/{type}/{id}", read)
+    app.router.add_put("/{type}/{id}", update)
+    return app
+
+
+async def _main(port: int, drop_every: int) -> None:
+    store = Store(drop_every)
+    seed(store)
+    runner = web.AppRunner(make_app(store), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"READY {bound}", flush=True)
+    # Die with the test that started us: stdin closes when it exits.
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--drop-every", type=int, default=0)
+    args = ap.parse_args()
+    asyncio.run(_main(args.port, args.drop_every))
