@@ -1,13 +1,52 @@
-"""The `resildrill demo` command (not built yet)."""
+"""The ``resildrill demo`` command: the bundled ward EHR up, a short real drill, down again."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from resildrill.errors import InvalidInput
+
+#: The repository's drills/ folder (present in a clone or an editable install).
+REPO_DRILLS = Path(__file__).resolve().parents[3] / "drills"
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the app."""
 
-    @app.command("demo", help="(not built yet)", hidden=True)
-    def _cmd() -> None:
-        raise typer.Exit(6)
+    @app.command("demo")
+    def demo(
+        drill: Annotated[
+            Path, typer.Option(help="the drill to run against the bundled system")
+        ] = REPO_DRILLS / "demo.yaml",
+        out: Annotated[Path, typer.Option(help="folder for reports/<run id>/")] = Path("reports"),
+        keep_up: Annotated[
+            bool, typer.Option("--keep-up", help="leave the ward EHR running afterwards")
+        ] = False,
+    ) -> None:
+        """Start the bundled ward EHR, run a short drill that loses its gateway, stop it.
+
+        The gateway (the clinicians' entry point) is killed; its supervisor restarts it after
+        a delay; the report gives the outage and the time to recover, to 0.1 s. Prints the
+        report folder on stdout. Everything binds to 127.0.0.1 and uses synthetic patients.
+        """
+        from resildrill.cli.output import console
+        from resildrill.cli.run import run_drill_file
+        from resildrill.drill.loader import load_drill
+        from resildrill.plugins import FaultRegistry
+        from resildrill.wardehr import stack
+
+        if not drill.exists():
+            raise InvalidInput(f"--drill: {drill}: no such file")
+        loaded = load_drill(drill, FaultRegistry.discover())
+        console.print(f"starting the bundled system: {loaded.target.spec.name}")
+        stack.up(loaded.target)
+        try:
+            code = run_drill_file(drill, out=out, yes=True)
+        finally:
+            if not keep_up:
+                console.print("stopping the bundled system")
+                stack.down(loaded.target)
+        raise typer.Exit(code)

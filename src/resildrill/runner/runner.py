@@ -328,10 +328,13 @@ class DrillRunner:
             fr.revert_detail = detail
             if ok:
                 # A self-healing fault is only checked at the end, not ended by the drill.
-                if not (cleanup and fr.counted_from == "inject"):
+                if cleanup and fr.counted_from == "inject":
+                    mark("checked", fr.spec.id, detail)
+                    self.say(f"checked {fr.spec.id}: nothing left injected")
+                else:
                     fr.reverted_at_s = fr.revert_requested_at_s
-                mark("reverted", fr.spec.id, detail)
-                self.say(f"reverted {fr.spec.id}: {detail}")
+                    mark("reverted", fr.spec.id, detail)
+                    self.say(f"reverted {fr.spec.id}: {detail}")
             else:
                 hint = self.registry.backend(fr.spec.kind).undo_hint(fr.recipe)
                 fr.still_injected = hint
