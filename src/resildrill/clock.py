@@ -37,6 +37,6 @@ class MonotonicClock:
 
 def iso_utc(wall: float) -> str:
     """Format a wall-clock time as ISO 8601 UTC with milliseconds."""
-    return datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(wall, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )

@@ -31,7 +31,9 @@ class Problem:
 
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""
-        return f"{self.file}:{self.line}:{self.col}: {self.path or '<root>'}: {prefix}{self.message}"
+        return (
+            f"{self.file}:{self.line}:{self.col}: {self.path or '<root>'}: {prefix}{self.message}"
+        )
 
 
 class ResildrillError(Exception):

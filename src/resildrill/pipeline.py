@@ -20,7 +20,7 @@ from typing import Any
 from resildrill import __version__
 from resildrill.analysis import recovery as rec
 from resildrill.analysis import verdict
-from resildrill.drill.loader import LoadedDrill, load_drill
+from resildrill.drill.loader import load_drill
 from resildrill.drill.model import SLOSpec
 from resildrill.errors import worst_exit_code
 from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries, bucket_index
@@ -81,9 +81,7 @@ def judge(record: RunRecord, upto_s: float | None = None) -> Analysis:
             baseline=base,
         )[:n]
     degraded = rec.degraded_flags(list(breaches.values()), n)
-    clinical = [
-        s.padded(n) for s in record.series.sources.values() if s.role == "clinical"
-    ]
+    clinical = [s.padded(n) for s in record.series.sources.values() if s.role == "clinical"]
     outage = rec.outage_flags(clinical, n)
     results: list[tuple[FaultRun, rec.RecoveryResult | None]] = []
     injected = sorted(
@@ -143,7 +141,7 @@ def exit_code_for(record: RunRecord, analysis: Analysis) -> tuple[str, int, str 
     status_code = {"error": 6, "aborted": 3, "not_ready": 5}.get(record.status)
     if status_code:
         codes.append(status_code)
-    gate_outcome, gate_code = verdict.outcome_for(analysis.gates)
+    _, gate_code = verdict.outcome_for(analysis.gates)
     if record.status == "completed":
         codes.append(gate_code)
         if gate_code and not reason:
@@ -162,7 +160,10 @@ def _git_commit(path: Path) -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", str(path.parent), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.conftest import ROOT, SUPPORT, ManagedProcesses, free_port, wait_http
 from tests.support.tiny import (
     SERVICE,
@@ -40,8 +39,12 @@ def faults_for(case: str) -> list[dict[str, Any]]:
     """Five faults of one kind, 2.5 s apart."""
     out = []
     for i in range(TRIALS):
-        f: dict[str, Any] = {"id": f"{case}-{i}", "kind": "process", "service": "web",
-                             "at": f"{i * SPACING_S}s"}
+        f: dict[str, Any] = {
+            "id": f"{case}-{i}",
+            "kind": "process",
+            "service": "web",
+            "at": f"{i * SPACING_S}s",
+        }
         if case == "supervisor":
             f["action"] = "kill"
         elif case == "restart":
@@ -62,19 +65,33 @@ def service(
     pidfile = tmp_path / "web.pid"
     cmd = [str(SERVICE), "--port", str(port), "--pidfile", str(pidfile)]
     if case == "supervisor":
-        procs.start(str(SUPERVISOR), "--delay", "0.3", "--pidfile", str(tmp_path / "sup.pid"),
-                    "--", "python3", *cmd)
+        procs.start(
+            str(SUPERVISOR),
+            "--delay",
+            "0.3",
+            "--pidfile",
+            str(tmp_path / "sup.pid"),
+            "--",
+            "python3",
+            *cmd,
+        )
     else:
         procs.start(*cmd)
     wait_http(port)
-    write_target(tmp_path, port, recovery="supervisor" if case == "supervisor" else "restart",
-                 timeout=f"{int(PROBE_TIMEOUT_S * 1000)}ms")
+    write_target(
+        tmp_path,
+        port,
+        recovery="supervisor" if case == "supervisor" else "restart",
+        timeout=f"{int(PROBE_TIMEOUT_S * 1000)}ms",
+    )
     yield tmp_path, port, case
     kill_pidfile(tmp_path / "sup.pid")
     kill_pidfile(pidfile)
 
 
-def truth_for(samples: list[tuple[float, int]], start: float, end: float, counted_from: float) -> tuple[float, float]:
+def truth_for(
+    samples: list[tuple[float, int]], start: float, end: float, counted_from: float
+) -> tuple[float, float]:
     """(true outage, true time to recover) of one fault from 10 ms samples in [start, end)."""
     window = [(t, ok) for t, ok in samples if start <= t < end]
     failing = [t for t, ok in window if not ok]
@@ -92,36 +109,56 @@ def test_outage_and_recovery_match_independent_truth(
     """Each of five faults: outage_s and time_to_recover_s within 150 ms of the truth."""
     folder, port, spec_case = service
     drill = write_drill(
-        folder, f"accuracy-{spec_case}", faults_for(spec_case),
+        folder,
+        f"accuracy-{spec_case}",
+        faults_for(spec_case),
         phases={"baseline": "1s", "recovery": "2s"},
     )
     truth_file = folder / "truth.txt"
     total = 1 + SPACING_S * (TRIALS - 1) + 1 + 2 + 3
-    procs.start(str(SUPPORT / "truthprober.py"), "--port", str(port), "--timeout",
-                str(PROBE_TIMEOUT_S), "--duration", str(total), "--out", str(truth_file))
+    procs.start(
+        str(SUPPORT / "truthprober.py"),
+        "--port",
+        str(port),
+        "--timeout",
+        str(PROBE_TIMEOUT_S),
+        "--duration",
+        str(total),
+        "--out",
+        str(truth_file),
+    )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"), timeout=120)
     assert result.returncode == 0, result.stderr
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     report = load_report(run_dir)
     procs.procs[-1].wait(timeout=30)
     t0 = report["clock"]["monotonic_t0"]
-    samples = [(float(a) - t0, int(b)) for a, b in (ln.split() for ln in truth_file.read_text().splitlines())]
+    samples = [
+        (float(a) - t0, int(b))
+        for a, b in (ln.split() for ln in truth_file.read_text().splitlines())
+    ]
     faults = report["faults"]
     errors = []
     for i, f in enumerate(faults):
         start = f["inject_requested_at_s"] - 0.05
-        end = faults[i + 1]["inject_requested_at_s"] if i + 1 < len(faults) else report["duration_s"]
+        end = (
+            faults[i + 1]["inject_requested_at_s"] if i + 1 < len(faults) else report["duration_s"]
+        )
         counted = f["reverted_at_s"] if f["counted_from"] == "revert" else f["injected_at_s"]
         true_outage, true_ttr = truth_for(samples, start, end, counted)
         rec = f["recovery"]
         assert rec["recovered"], f
-        errors.append({
-            "fault": f["id"],
-            "outage_s": rec["outage_s"], "true_outage_s": round(true_outage, 3),
-            "time_to_recover_s": rec["time_to_recover_s"], "true_time_to_recover_s": round(true_ttr, 3),
-            "outage_error_s": round(rec["outage_s"] - true_outage, 3),
-            "ttr_error_s": round(rec["time_to_recover_s"] - true_ttr, 3),
-        })
+        errors.append(
+            {
+                "fault": f["id"],
+                "outage_s": rec["outage_s"],
+                "true_outage_s": round(true_outage, 3),
+                "time_to_recover_s": rec["time_to_recover_s"],
+                "true_time_to_recover_s": round(true_ttr, 3),
+                "outage_error_s": round(rec["outage_s"] - true_outage, 3),
+                "ttr_error_s": round(rec["time_to_recover_s"] - true_ttr, 3),
+            }
+        )
     out = ROOT / "test-artifacts"
     out.mkdir(exist_ok=True)
     (out / f"accuracy-{spec_case}.json").write_text(json.dumps(errors, indent=1))

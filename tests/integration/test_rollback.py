@@ -15,20 +15,39 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.conftest import ManagedProcesses, free_port, wait_http
+from tests.support.tiny import (
+    SERVICE,
+    kill_pidfile,
+    read_pid,
+    resildrill,
+    write_drill,
+    write_target,
+)
 
 from resildrill.faults.process import proc_state
-from tests.conftest import ManagedProcesses, free_port, wait_http
-from tests.support.tiny import SERVICE, kill_pidfile, read_pid, resildrill, write_drill, write_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 FAULTS = [
-    {"id": "freeze", "kind": "process", "service": "web", "action": "freeze",
-     "at": "0s", "duration": "1s"},
+    {
+        "id": "freeze",
+        "kind": "process",
+        "service": "web",
+        "action": "freeze",
+        "at": "0s",
+        "duration": "1s",
+    },
 ]
 KILL = [
-    {"id": "kill", "kind": "process", "service": "web", "action": "kill",
-     "at": "0s", "duration": "1s"},
+    {
+        "id": "kill",
+        "kind": "process",
+        "service": "web",
+        "action": "kill",
+        "at": "0s",
+        "duration": "1s",
+    },
 ]
 
 
@@ -62,8 +81,12 @@ def the_run_dir(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("faults", [FAULTS, KILL], ids=["freeze", "kill"])
-@pytest.mark.parametrize("point", ["intent_written", "injected", "outcome_written", "revert_issued"])
-def test_forced_crash_then_rollback(web: tuple[Path, int], point: str, faults: list[dict[str, str]]) -> None:
+@pytest.mark.parametrize(
+    "point", ["intent_written", "injected", "outcome_written", "revert_issued"]
+)
+def test_forced_crash_then_rollback(
+    web: tuple[Path, int], point: str, faults: list[dict[str, str]]
+) -> None:
     """At each forced crash point, rollback leaves nothing frozen or dead; again: nothing to do."""
     folder, port = web
     drill = write_drill(folder, f"crash-{point}", faults)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from resildrill.faults.process import proc_state
 from tests.conftest import ManagedProcesses, free_port, wait_http
 from tests.support.tiny import (
-    SUPERVISOR,
     SERVICE,
+    SUPERVISOR,
     kill_pidfile,
     load_report,
     read_pid,
@@ -19,6 +18,8 @@ from tests.support.tiny import (
     write_drill,
     write_target,
 )
+
+from resildrill.faults.process import proc_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -40,7 +41,12 @@ def supervised_web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Pa
     port = free_port()
     pidfile = tmp_path / "web.pid"
     procs.start(
-        str(SUPERVISOR), "--delay", "0.3", "--pidfile", str(tmp_path / "sup.pid"), "--",
+        str(SUPERVISOR),
+        "--delay",
+        "0.3",
+        "--pidfile",
+        str(tmp_path / "sup.pid"),
+        "--",
         *["python3", str(SERVICE), "--port", str(port), "--pidfile", str(pidfile)],
     )
     wait_http(port)
@@ -58,9 +64,18 @@ def test_kill_with_restart_command_measures_outage_and_recovery(web: tuple[Path,
     folder, port = web
     write_target(folder, port, recovery="restart")
     drill = write_drill(
-        folder, "kill-restart",
-        [{"id": "kill", "kind": "process", "service": "web", "action": "kill",
-          "at": "0s", "duration": "1s"}],
+        folder,
+        "kill-restart",
+        [
+            {
+                "id": "kill",
+                "kind": "process",
+                "service": "web",
+                "action": "kill",
+                "at": "0s",
+                "duration": "1s",
+            }
+        ],
     )
     old = read_pid(folder / "web.pid")
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
@@ -86,7 +101,8 @@ def test_kill_with_supervisor_counts_recovery_from_injection(
     folder, port = supervised_web
     write_target(folder, port, recovery="supervisor")
     drill = write_drill(
-        folder, "kill-supervised",
+        folder,
+        "kill-supervised",
         [{"id": "kill", "kind": "process", "service": "web", "action": "kill", "at": "0s"}],
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
@@ -103,9 +119,18 @@ def test_freeze_is_continued_and_measured(web: tuple[Path, int]) -> None:
     folder, port = web
     write_target(folder, port, recovery="restart", timeout="200ms")
     drill = write_drill(
-        folder, "freeze",
-        [{"id": "freeze", "kind": "process", "service": "web", "action": "freeze",
-          "at": "0s", "duration": "1500ms"}],
+        folder,
+        "freeze",
+        [
+            {
+                "id": "freeze",
+                "kind": "process",
+                "service": "web",
+                "action": "freeze",
+                "at": "0s",
+                "duration": "1500ms",
+            }
+        ],
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
     assert result.returncode == 0, result.stderr
@@ -120,9 +145,18 @@ def test_gate_failure_exits_1(web: tuple[Path, int]) -> None:
     folder, port = web
     write_target(folder, port, recovery="restart")
     drill = write_drill(
-        folder, "gated",
-        [{"id": "kill", "kind": "process", "service": "web", "action": "kill",
-          "at": "0s", "duration": "500ms"}],
+        folder,
+        "gated",
+        [
+            {
+                "id": "kill",
+                "kind": "process",
+                "service": "web",
+                "action": "kill",
+                "at": "0s",
+                "duration": "500ms",
+            }
+        ],
         gates={"max_outage": "100ms"},
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
@@ -138,9 +172,18 @@ def test_not_ready_when_baseline_fails(tmp_path: Path) -> None:
     (tmp_path / "web.pid").write_text("999999\n")
     write_target(tmp_path, port, recovery="restart")
     drill = write_drill(
-        tmp_path, "not-ready",
-        [{"id": "freeze", "kind": "process", "service": "web", "action": "freeze",
-          "at": "0s", "duration": "1s"}],
+        tmp_path,
+        "not-ready",
+        [
+            {
+                "id": "freeze",
+                "kind": "process",
+                "service": "web",
+                "action": "freeze",
+                "at": "0s",
+                "duration": "1s",
+            }
+        ],
     )
     result = resildrill("run", str(drill), "--out", str(tmp_path / "reports"))
     # Preflight already finds no process: nothing is injected either way.
@@ -153,12 +196,163 @@ def test_preflight_injects_nothing(web: tuple[Path, int]) -> None:
     folder, port = web
     write_target(folder, port, recovery="restart")
     drill = write_drill(
-        folder, "pre",
-        [{"id": "kill", "kind": "process", "service": "web", "action": "kill",
-          "at": "0s", "duration": "1s"}],
+        folder,
+        "pre",
+        [
+            {
+                "id": "kill",
+                "kind": "process",
+                "service": "web",
+                "action": "kill",
+                "at": "0s",
+                "duration": "1s",
+            }
+        ],
     )
     pid = read_pid(folder / "web.pid")
     result = resildrill("run", str(drill), "--preflight", "--out", str(folder / "reports"))
     assert result.returncode == 0, result.stderr
     assert read_pid(folder / "web.pid") == pid and proc_state(pid or 0) in ("S", "R")
     assert not (folder / "reports").exists()
+
+
+def test_abort_from_another_terminal_reverts_and_exits_3(web: tuple[Path, int]) -> None:
+    """`resildrill abort RUN` stops a running drill: the freeze is reverted and it exits 3."""
+    import subprocess
+    import sys
+    import time
+
+    folder, port = web
+    write_target(folder, port, recovery="restart")
+    drill = write_drill(
+        folder,
+        "long-freeze",
+        [
+            {
+                "id": "freeze",
+                "kind": "process",
+                "service": "web",
+                "action": "freeze",
+                "at": "0s",
+                "duration": "30s",
+            }
+        ],
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(folder / "reports")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        pid = read_pid(folder / "web.pid") or 0
+        while proc_state(pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc_state(pid) == "T"
+        run_id = next((folder / "reports").iterdir()).name
+        aborted = resildrill("abort", run_id, "--reason", "test")
+        assert aborted.returncode == 0, aborted.stdout + aborted.stderr
+        out, err = runner.communicate(timeout=20)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 3, err
+    assert proc_state(pid) in ("S", "R")
+    report = load_report(run_dir_of(out))
+    assert report["outcome"] == "aborted"
+    assert "test" in report["reason"]
+
+
+def test_sigterm_reverts_gracefully_and_exits_3(web: tuple[Path, int]) -> None:
+    """The first SIGTERM makes the runner revert the freeze, write its report and exit 3."""
+    import subprocess
+    import sys
+    import time
+
+    folder, port = web
+    write_target(folder, port, recovery="restart")
+    drill = write_drill(
+        folder,
+        "term-freeze",
+        [
+            {
+                "id": "freeze",
+                "kind": "process",
+                "service": "web",
+                "action": "freeze",
+                "at": "0s",
+                "duration": "30s",
+            }
+        ],
+        manual=[{"id": "call-ward", "at": "0s", "prompt": "Phone the ward", "timeout": "5s"}],
+    )
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "resildrill",
+            "run",
+            str(drill),
+            "--yes",
+            "--out",
+            str(folder / "reports"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pid = read_pid(folder / "web.pid") or 0
+        deadline = time.monotonic() + 15
+        while proc_state(pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc_state(pid) == "T"
+        runner.send_signal(signal.SIGTERM)
+        out, err = runner.communicate(timeout=20)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 3, err
+    assert proc_state(pid) in ("S", "R")
+    report = load_report(run_dir_of(out))
+    assert report["outcome"] == "aborted" and "SIGTERM" in report["reason"]
+    assert report["manual"][0]["id"] == "call-ward"
+    assert report["manual"][0]["how"] == "answered by --yes"
+
+
+def test_production_target_is_refused(web: tuple[Path, int]) -> None:
+    """A production target exits 2 with one line and nothing injected."""
+    folder, port = web
+    target = write_target(folder, port, recovery="restart")
+    target.write_text(target.read_text().replace("environment: test", "environment: production"))
+    drill = write_drill(
+        folder,
+        "prod",
+        [
+            {
+                "id": "kill",
+                "kind": "process",
+                "service": "web",
+                "action": "kill",
+                "at": "0s",
+                "duration": "1s",
+            }
+        ],
+    )
+    pid = read_pid(folder / "web.pid")
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    assert result.returncode == 2
+    assert "production" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert proc_state(pid or 0) in ("S", "R")
+
+
+def test_plugins_lists_builtin_kinds() -> None:
+    """`resildrill plugins` names the built-in process kind and where it came from."""
+    result = resildrill("plugins")
+    assert result.returncode == 0
+    assert any(
+        line.startswith("process") and "resildrill" in line and line.endswith("ok")
+        for line in result.stdout.splitlines()
+    )

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = b'{"status":"ok"}' if self.path.startswith("/healthz") else b"{}"
         self.send_response(200 if self.path.startswith("/healthz") else 404)
         self.send_header("Content-Type", "application/json")

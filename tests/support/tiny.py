@@ -71,7 +71,9 @@ def write_drill(folder: Path, name: str, faults: list[dict[str, Any]], **extra: 
     return path
 
 
-def resildrill(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def resildrill(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI as a user would."""
     return subprocess.run(
         [sys.executable, "-m", "resildrill", *args],

@@ -48,7 +48,9 @@ class LiveView:
         self._last = s.elapsed_s
         table = Table.grid(padding=(0, 2))
         pct = min(100, int(100 * s.elapsed_s / max(s.total_s, 0.001)))
-        table.add_row("phase", f"[bold]{s.phase}[/]", f"{s.elapsed_s:6.1f}s / {s.total_s:.1f}s ({pct}%)")
+        table.add_row(
+            "phase", f"[bold]{s.phase}[/]", f"{s.elapsed_s:6.1f}s / {s.total_s:.1f}s ({pct}%)"
+        )
         table.add_row("faults", ", ".join(s.active_faults) or "none active", "")
         for name, ok in s.probe_health.items():
             mark = "[green]up[/]" if ok else ("[red]DOWN[/]" if ok is False else "[dim]…[/]")
@@ -91,5 +93,7 @@ def print_result(report: dict[str, Any]) -> None:
         f"availability {100 * s['availability']:.2f}%"
     )
     for g in report["gates"]:
-        console.print(f"  gate {g['name']}: {'pass' if g['passed'] else 'FAIL'} "
-                      f"(value {g['value']}, limit {g['limit']})")
+        console.print(
+            f"  gate {g['name']}: {'pass' if g['passed'] else 'FAIL'} "
+            f"(value {g['value']}, limit {g['limit']})"
+        )

@@ -14,11 +14,11 @@ def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan(drill: Annotated[Path, typer.Argument(help="the drill file (kind: Drill)")]) -> None:
         """Print the drill's steps with their times (seconds from the start); touch nothing."""
+        from resildrill.clock import MonotonicClock
         from resildrill.drill.loader import load_drill
         from resildrill.faults.base import FaultContext
         from resildrill.plugins import FaultRegistry
         from resildrill.runner.runner import scheduled_revert_offset
-        from resildrill.clock import MonotonicClock
 
         registry = FaultRegistry.discover()
         loaded = load_drill(drill, registry)
@@ -45,8 +45,10 @@ def register(app: typer.Typer) -> None:
             last = max(last, base + m.at)
         rows.append((base, "baseline ends; faults may start"))
         rows.append((last + spec.phases.recovery, "recovery window ends; integrity check"))
-        typer.echo(f"drill {spec.name} against {loaded.target.spec.name} "
-                   f"({loaded.target.spec.environment})")
+        typer.echo(
+            f"drill {spec.name} against {loaded.target.spec.name} "
+            f"({loaded.target.spec.environment})"
+        )
         typer.echo(f"slo_window {spec.slo_window:g}s, stability_window {spec.stability_window:g}s")
         for at, text in sorted(rows, key=lambda r: r[0]):
             typer.echo(f"  {at:8.1f}s  {text}")

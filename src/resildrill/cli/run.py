@@ -14,7 +14,7 @@ from resildrill.errors import InvalidInput, ProductionRefused, TargetNotReady
 def render_reports(report: dict[str, object], run_dir: Path) -> list[Path]:
     """Write HTML, JUnit and Markdown next to report.json (when the renderers are present)."""
     try:
-        from resildrill.report import render_all  # type: ignore[attr-defined]
+        from resildrill.report import render_all
         from resildrill.report.model import DrillReport
     except ImportError:
         return []
@@ -76,7 +76,7 @@ def run_drill_file(
     for p in written:
         console.print(f"        {p}")
     print(record.run_dir)
-    return int(report["exit_code"])  # type: ignore[call-overload]
+    return int(str(report["exit_code"]))
 
 
 def register(app: typer.Typer) -> None:

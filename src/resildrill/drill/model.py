@@ -37,13 +37,15 @@ MAX_DURATION_S = 86_400.0
 
 def parse_duration(value: Any) -> float:
     """Parse ``500ms``, ``30s``, ``5m`` or ``2h`` into seconds; reject bare numbers."""
-    if isinstance(value, bool) or isinstance(value, int | float):
+    if isinstance(value, bool | int | float):
         raise ValueError(f"duration {value!r} needs a unit, like 500ms, 30s or 5m")
     if not isinstance(value, str):
         raise ValueError("duration must be a string with a unit, like 500ms, 30s or 5m")
     match = _DURATION_RE.match(value)
     if not match:
-        raise ValueError(f"invalid duration {value!r}: use a number and a unit, like 500ms, 30s or 5m")
+        raise ValueError(
+            f"invalid duration {value!r}: use a number and a unit, like 500ms, 30s or 5m"
+        )
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds > MAX_DURATION_S:
         raise ValueError(f"duration {value!r} is longer than 24h")
@@ -61,8 +63,13 @@ Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|h)$",
-                    "description": "a number with a unit: 500ms, 30s, 5m, 1h"}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d+(\.\d+)?(ms|s|m|h)$",
+            "description": "a number with a unit: 500ms, 30s, 5m, 1h",
+        }
+    ),
 ]
 
 

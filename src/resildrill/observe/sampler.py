@@ -31,10 +31,15 @@ class Sampler:
         """Start every probe; the first fires at ``t0`` (monotonic)."""
         for probe in self.probes:
             in_flight = math.ceil(probe.spec.timeout / probe.spec.interval) + 2
-            pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix=f"probe-{probe.name}")
+            pool = ThreadPoolExecutor(
+                max_workers=in_flight, thread_name_prefix=f"probe-{probe.name}"
+            )
             self._pools.append(pool)
             thread = threading.Thread(
-                target=self._schedule, args=(probe, pool, t0), name=f"sched-{probe.name}", daemon=True
+                target=self._schedule,
+                args=(probe, pool, t0),
+                name=f"sched-{probe.name}",
+                daemon=True,
             )
             self._threads.append(thread)
             thread.start()

@@ -95,7 +95,7 @@ def pending_faults(records: list[dict[str, Any]]) -> list[PendingFault]:
     pending: dict[str, PendingFault] = {}
     for record in records:
         kind = record["type"]
-        fault_id = record.get("fault_id")
+        fault_id = str(record.get("fault_id"))
         if kind == "intent":
             pending[fault_id] = PendingFault(fault_id, record["kind"], record["recipe"], False)
         elif kind == "injected" and fault_id in pending:

@@ -261,7 +261,8 @@ class DrillRunner:
             if signals.requested.is_set():
                 return signals.reason or "signal"
             if abort_file.exists():
-                return f"aborted by 'resildrill abort' ({abort_file.read_text().strip() or 'no reason'})"
+                why = abort_file.read_text().strip() or "no reason given"
+                return f"aborted by 'resildrill abort' ({why})"
             return None
 
         def phase_name(t: float) -> str:
@@ -351,8 +352,14 @@ class DrillRunner:
                 how = "operator confirmed" if answered else "timed out"
             duration = round(now_s() - start, 3)
             record.manual.append(
-                {"id": step.id, "prompt": step.prompt, "duration_s": duration,
-                 "completed": answered, "how": how, "at_s": round(start, 4)}
+                {
+                    "id": step.id,
+                    "prompt": step.prompt,
+                    "duration_s": duration,
+                    "completed": answered,
+                    "how": how,
+                    "at_s": round(start, 4),
+                }
             )
             mark("manual_end", step.id, how)
 
@@ -410,7 +417,9 @@ def default_prompt(text: str, timeout_s: float) -> bool:
     """Ask the operator on the terminal; True when they press Enter before the timeout."""
     import select
 
-    print(f"\n>>> MANUAL STEP: {text}\n    press Enter when done (timeout {timeout_s:g}s)", flush=True)
+    print(
+        f"\n>>> MANUAL STEP: {text}\n    press Enter when done (timeout {timeout_s:g}s)", flush=True
+    )
     if not sys.stdin.isatty():
         return False
     ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
