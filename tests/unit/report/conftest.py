@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,3 +24,20 @@ def example() -> DrillReport:
 def example_path() -> Path:
     """Path of the example report.json."""
     return EXAMPLE
+
+
+@pytest.fixture
+def example_data(example_path: Path) -> dict[str, Any]:
+    """The example report as a fresh dict, to change before validating."""
+    data: dict[str, Any] = json.loads(example_path.read_text())
+    return data
+
+
+@pytest.fixture
+def not_ready(example_data: dict[str, Any]) -> DrillReport:
+    """The example turned into a run whose baseline failed: no faults, no load, no gates."""
+    data = example_data
+    data.update(outcome="not_ready", exit_code=5, reason="probe ehr-api failed during baseline")
+    data.update(faults=[], gates=[], load=None, integrity=None, summary=None, services=[])
+    data["timeline"] = {"resolution_s": 0.1, "series": {}, "marks": []}
+    return DrillReport.model_validate(data)
