@@ -1,0 +1,169 @@
+"""Semantic checks: references resolve, ids are unique, the timeline makes sense."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from resildrill.drill.loader import load_drill, load_target
+from resildrill.drill.validate import MAX_DRILL_S, SUSPICIOUS_OFFSET_S
+from resildrill.errors import InvalidInput, Problem
+from resildrill.faults.process import ProcessFaultBackend
+from resildrill.plugins import FaultRegistry
+
+ROOT = Path(__file__).resolve().parents[3]
+TARGET = (ROOT / "tests" / "drills" / "target.yaml").read_text()
+
+HEAD = """\
+apiVersion: resildrill/v1
+kind: Drill
+name: unit
+target: target.yaml
+slos:
+  - probe: api-health
+    expect: success_rate >= 0.99
+"""
+
+
+def fault(fid: str, at: str, duration: str | None = "3s", action: str = "kill") -> str:
+    """One process fault as a flow mapping line under ``faults:``."""
+    extra = f", duration: {duration}" if duration else ""
+    return f"  - {{id: {fid}, kind: process, service: api, action: {action}, at: {at}{extra}}}\n"
+
+
+@pytest.fixture
+def registry() -> FaultRegistry:
+    """Only the built-in process kind."""
+    return FaultRegistry({"process": ProcessFaultBackend})
+
+
+def load(tmp_path: Path, registry: FaultRegistry, text: str) -> list[Problem]:
+    """Load a drill (next to the fixture target) and return every problem and warning."""
+    (tmp_path / "target.yaml").write_text(TARGET)
+    (tmp_path / "drill.yaml").write_text(text)
+    try:
+        return load_drill(tmp_path / "drill.yaml", registry).warnings
+    except InvalidInput as exc:
+        return exc.problems
+
+
+def summary(problems: list[Problem]) -> list[tuple[int, str, str]]:
+    """(line, path, severity) of each problem."""
+    return [(p.line, p.path, p.severity) for p in problems]
+
+
+def test_unknown_probe_suggests_the_target_probe(tmp_path: Path, registry: FaultRegistry) -> None:
+    """An SLO naming a probe the target lacks is an error at ``probe``, with a suggestion."""
+    problems = load(tmp_path, registry, HEAD.replace("probe: api-health", "probe: api-helth"))
+    assert summary(problems) == [(6, "slos[0].probe", "error")]
+    assert "did you mean 'api-health'?" in problems[0].message
+
+
+def test_unknown_service_lists_the_target_services(tmp_path: Path, registry: FaultRegistry) -> None:
+    """A fault naming a service the target lacks is an error at ``service``."""
+    text = HEAD + "faults:\n" + fault("a", "1s").replace("service: api", "service: db")
+    problems = load(tmp_path, registry, text)
+    assert summary(problems) == [(9, "faults[0].service", "error")]
+    assert problems[0].message == "unknown service 'db' (the target has: api)"
+
+
+def test_duplicate_ids_across_faults_and_manual_steps(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """Fault and manual step ids share one namespace; each repeat is its own error."""
+    text = (
+        HEAD
+        + "faults:\n"
+        + fault("a", "1s")
+        + fault("a", "30s")
+        + "manual:\n  - {id: a, at: 60s, prompt: go}\n"
+    )
+    assert summary(load(tmp_path, registry, text)) == [
+        (10, "faults[1].id", "error"),
+        (12, "manual[0].id", "error"),
+    ]
+
+
+def test_sequential_faults_do_not_warn(tmp_path: Path, registry: FaultRegistry) -> None:
+    """A fault starting when the previous one ends is not an overlap."""
+    text = HEAD + "faults:\n" + fault("a", "1s", "3s") + fault("b", "4s")
+    assert load(tmp_path, registry, text) == []
+
+
+def test_overlapping_faults_warn_at_the_later_fault(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """A fault starting while another is active is a warning located at its ``at``."""
+    text = HEAD + "faults:\n" + fault("b", "5s") + fault("a", "1s", "10s")
+    problems = load(tmp_path, registry, text)
+    assert summary(problems) == [(9, "faults[0].at", "warning")]
+    assert "'b' starts while 'a' is active (1s to 11s)" in problems[0].message
+
+
+def test_faults_without_duration_overlap_only_at_the_same_moment(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """A self-healing fault counts as an instant: only one injected with it overlaps."""
+    apart = HEAD + "faults:\n" + fault("a", "1s", None) + fault("b", "2s", None)
+    assert load(tmp_path, registry, apart) == []
+    together = HEAD + "faults:\n" + fault("a", "1s", None) + fault("b", "1s", None)
+    assert summary(load(tmp_path, registry, together)) == [(10, "faults[1].at", "warning")]
+
+
+def test_recovery_shorter_than_stability_window_is_an_error(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """Recovery could never be confirmed in a window shorter than ``stability_window``."""
+    text = HEAD + "stability_window: 10s\nphases: {recovery: 9s}\n"
+    problems = load(tmp_path, registry, text)
+    assert summary(problems) == [(9, "phases.recovery", "error")]
+    equal = HEAD + "stability_window: 10s\nphases: {recovery: 10s}\n"
+    assert load(tmp_path, registry, equal) == []
+
+
+def test_zero_length_fault_is_an_error(tmp_path: Path, registry: FaultRegistry) -> None:
+    """``duration: 0s`` is no fault at all."""
+    text = HEAD + "faults:\n" + fault("a", "1s", "0s")
+    assert summary(load(tmp_path, registry, text)) == [(9, "faults[0].duration", "error")]
+
+
+def test_late_fault_warns_about_its_unit(tmp_path: Path, registry: FaultRegistry) -> None:
+    """A fault more than an hour after the baseline is probably ``m`` written for ``s``."""
+    late = f"{int(SUSPICIOUS_OFFSET_S / 60) + 30}m"
+    problems = load(tmp_path, registry, HEAD + "faults:\n" + fault("a", late))
+    assert summary(problems) == [(9, "faults[0].at", "warning")]
+    assert "is the unit right?" in problems[0].message
+
+
+def test_drill_longer_than_a_day_is_refused(tmp_path: Path, registry: FaultRegistry) -> None:
+    """Offsets and durations that add up past 24h are an error, though each is legal."""
+    hours = int(MAX_DRILL_S / 3600)
+    text = HEAD + "faults:\n" + fault("a", f"{hours - 1}h", "2h")
+    problems = load(tmp_path, registry, text)
+    assert ("<root>", "error") in [(p.path, p.severity) for p in problems]
+    assert "at most 24h" in " ".join(p.message for p in problems)
+
+
+def test_target_checks_names_services_and_clinical_probe(tmp_path: Path) -> None:
+    """A target with a duplicate probe, an unknown service and no clinical probe."""
+    text = TARGET.replace("role: clinical", "role: component") + (
+        "  - name: api-health\n    tcp: {host: 127.0.0.1, port: 18080}\n    service: web\n"
+    )
+    path = tmp_path / "target.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidInput) as info:
+        load_target(path)
+    assert summary(info.value.problems) == [
+        (16, "probes", "warning"),
+        (23, "probes[1].name", "error"),
+        (25, "probes[1].service", "error"),
+    ]
+
+
+def test_target_warnings_do_not_stop_a_load(tmp_path: Path) -> None:
+    """A target without a clinical probe loads, carrying its warning."""
+    path = tmp_path / "target.yaml"
+    path.write_text(TARGET.replace("role: clinical", "role: component"))
+    loaded = load_target(path)
+    assert [(p.path, p.severity) for p in loaded.warnings] == [("probes", "warning")]
