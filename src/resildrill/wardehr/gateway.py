@@ -13,6 +13,7 @@ Failover rules (why: a read can be repeated safely, a write cannot):
   the client gets a 502/504 OperationOutcome: the write may or may not have happened, and it
   was never acknowledged.
 
+``GET /livez`` answers from the gateway itself (the supervisor's liveness check);
 ``GET /gateway/status`` answers with the gateway's own view (replica health, transitions,
 counters); every other path is forwarded. Run as ``python -m resildrill.wardehr.gateway
 --listen 127.0.0.1:18080 --upstream replica-a=127.0.0.1:18081 --upstream ...``.
@@ -76,8 +77,9 @@ class Upstream:
         self.since = time.monotonic()
         self.transitions.append({"at_monotonic": self.since, "healthy": healthy, "reason": reason})
         del self.transitions[:-50]
-        log.warning(
-            "%s (%s) is %s: %s", self.name, self.address, "UP" if healthy else "DOWN", reason
+        level = logging.INFO if healthy else logging.WARNING
+        log.log(
+            level, "%s (%s) is %s: %s", self.name, self.address, "UP" if healthy else "DOWN", reason
         )
 
 
@@ -136,6 +138,8 @@ class Gateway:
         """Forward one request, failing over as the module docstring describes."""
         if request.path == "/gateway/status":
             return web.json_response(self.status())
+        if request.path == "/livez":
+            return web.json_response({"status": "live"})
         self.counters["requests"] += 1
         body = await request.read()
         headers = {h: request.headers[h] for h in _FORWARD_REQUEST_HEADERS if h in request.headers}

@@ -32,8 +32,6 @@ VERSION = "0.1.0"
 T = TypeVar("T")
 _DATE_PREFIXES = ("eq", "gt", "lt", "ge", "le")
 _UNSUPPORTED_PREFIXES = ("ne", "sa", "eb", "ap")
-_STORE_KEY = web.AppKey("store", Store)
-_STATE_KEY = web.AppKey("state", dict)
 
 log = logging.getLogger("replica")
 
@@ -123,6 +121,11 @@ class Replica:
         except (StoreUnavailable, TimeoutError) as exc:
             return _outcome(503, "transient", f"store unavailable: {exc}")
         return web.json_response({"status": "ok", "replica": self.name, "store": self.store.name})
+
+    async def livez(self, request: web.Request) -> web.Response:
+        """200 while the event loop runs (the supervisor's liveness check; no store access,
+        so a database outage never gets a healthy replica killed)."""
+        return web.json_response({"status": "live", "replica": self.name})
 
     async def store_settings(self, request: web.Request) -> web.Response:
         """The live durability settings of the store (read back, not configured)."""
@@ -281,9 +284,8 @@ def build_app(name: str, store: Store, population: list[Resource] | None) -> web
     """The aiohttp application of one replica."""
     replica = Replica(name, store, population)
     app = web.Application(middlewares=[replica.errors], client_max_size=1024 * 1024)
-    app[_STORE_KEY] = store
-    app[_STATE_KEY] = {"replica": replica}
     app.router.add_get("/healthz", replica.healthz)
+    app.router.add_get("/livez", replica.livez)
     app.router.add_get("/_admin/store", replica.store_settings)
     app.router.add_get("/metadata", replica.metadata)
     app.router.add_get("/{type}", replica.search)

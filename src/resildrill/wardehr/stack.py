@@ -67,6 +67,10 @@ PG_BIN_DIRS = (
 PG_USER = "wardehr"
 PG_OS_USER = "postgres"
 
+#: Supervisors started by this process: kept so they are reaped (no zombie, no ResourceWarning)
+#: when ``down`` stops them from the same process, e.g. in tests and the demo.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +115,8 @@ class StackConfig(_Model):
     upstream_timeout: Duration = 2.0
     health_interval: Duration = 0.5
     health_timeout: Duration = 0.5
+    liveness_interval: Duration = 1.0
+    liveness_failures: int = Field(default=3, ge=0, description="0: no liveness checks")
     gateway: Hop
     replicas: dict[str, Hop] = Field(min_length=1)
     database: DatabaseSpec = Field(default_factory=DatabaseSpec)
@@ -281,6 +287,7 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
                 ],
                 "pidfile": str(lay.pidfile(name)),
                 "log": str(lay.log(name)),
+                "livez": f"http://{hop.listen}/livez",
             }
         )
     upstreams = [f"--upstream={n}={h.connect}" for n, h in cfg.replicas.items()]
@@ -305,6 +312,7 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
             ],
             "pidfile": str(lay.pidfile("gateway")),
             "log": str(lay.log("gateway")),
+            "livez": f"http://{cfg.gateway.listen}/livez",
         }
     )
     return children
@@ -503,6 +511,8 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
         "pidfile": str(lay.pidfile("supervisor")),
         "status_file": str(lay.run_dir / "supervisor.json"),
         "restart_delay_s": cfg.restart_delay,
+        "liveness_interval_s": cfg.liveness_interval,
+        "liveness_failures": cfg.liveness_failures,
         "children": _children(lay),
     }
     plan_path = lay.run_dir / "stack.json"
@@ -517,6 +527,7 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
             close_fds=True,
             cwd=str(lay.run_dir),
         )
+    _STARTED[proc.pid] = proc
     try:
         return _wait_healthy(lay, timeout_s, proc)
     except ToolFailed:
@@ -596,6 +607,9 @@ def down(target: LoadedTarget | str | Path) -> list[str]:
         stopped.append("supervisor")
     lay.pidfile("supervisor").unlink(missing_ok=True)
     stopped += _stop_leftovers(lay)
+    for pid, proc in list(_STARTED.items()):
+        if proc.poll() is not None:
+            del _STARTED[pid]
     return [n for n in lay.services() if n in was_running or n in stopped]
 
 

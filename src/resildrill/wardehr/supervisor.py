@@ -3,7 +3,14 @@
 Owns the children's life cycle, like a container restart policy: a child that exits (for any
 reason, SIGKILL included) is started again after ``restart_delay``; a child that keeps dying
 within a second of starting waits twice as long each time (up to 30 s), so a broken component
-cannot spin the CPU. A frozen (SIGSTOP'd) child is not dead and is left alone. Every spawn
+cannot spin the CPU.
+
+A child with a ``livez`` URL is also checked for liveness (like a Kubernetes liveness probe):
+after ``liveness_failures`` consecutive failed checks (each ``liveness_interval`` apart, with
+the same deadline) it is SIGKILLed and then restarted. That is what ends a freeze (SIGSTOP): a
+frozen replica may hold the SQLite write lock, and without this the other replica's writes
+would fail for as long as the freeze lasts. ``/livez`` never touches the database, so a
+database outage does not get healthy replicas killed. Every spawn
 rewrites the child's pidfile, so faults and ``target down`` always find the current process.
 
 SIGTERM/SIGINT stop the children (their own stop signal, then SIGKILL after a grace period)
@@ -22,7 +29,10 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,12 +61,15 @@ class Child:
     user: str | None = None
     stop_signal: str = "SIGTERM"
     env: dict[str, str] = field(default_factory=dict)
+    livez: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restart_at: float | None = None
     restarts: int = 0
     quick_deaths: int = 0
     last_exit: int | None = None
+    liveness_failures: int = 0
+    liveness_kills: int = 0
     _log_file: IO[bytes] | None = None
 
     def spawn(self) -> None:
@@ -100,6 +113,11 @@ class Supervisor:
         self.status_file = Path(plan["status_file"])
         self.children = [Child(**c) for c in plan["children"]]
         self.stopping = False
+        self.liveness_interval = float(plan.get("liveness_interval_s", 1.0))
+        self.liveness_failures = int(plan.get("liveness_failures", 3))
+        # guards Popen.poll/kill between the main loop and the liveness thread, so a pid is
+        # never signalled after it was reaped (and possibly reused)
+        self.lock = threading.Lock()
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self.stopping = True
@@ -111,15 +129,57 @@ class Supervisor:
         for child in self.children:
             child.spawn()
         self.write_status()
+        if self.liveness_failures > 0 and any(c.livez for c in self.children):
+            threading.Thread(target=self._liveness_loop, daemon=True, name="liveness").start()
         while not self.stopping:
             changed = False
             now = time.monotonic()
-            for child in self.children:
-                changed |= self._tend(child, now)
+            with self.lock:
+                for child in self.children:
+                    changed |= self._tend(child, now)
             if changed:
                 self.write_status()
             time.sleep(_TICK_S)
-        self.shutdown()
+        with self.lock:
+            self.shutdown()
+
+    def _liveness_loop(self) -> None:
+        while not self.stopping:
+            started = time.monotonic()
+            for child in self.children:
+                if child.livez and not self.stopping:
+                    self._check_liveness(child)
+            time.sleep(max(0.0, self.liveness_interval - (time.monotonic() - started)))
+
+    def _check_liveness(self, child: Child) -> None:
+        proc = child.proc
+        # a child gets a grace period to start listening
+        if proc is None or time.monotonic() - child.started_at < 2 * self.liveness_interval:
+            child.liveness_failures = 0
+            return
+        assert child.livez is not None
+        try:
+            with urllib.request.urlopen(child.livez, timeout=self.liveness_interval) as resp:
+                live = resp.status == 200
+        except (OSError, ValueError):
+            live = False
+        if live:
+            child.liveness_failures = 0
+            return
+        child.liveness_failures += 1
+        if child.liveness_failures < self.liveness_failures:
+            return
+        with self.lock:
+            if child.proc is proc and proc.poll() is None and not self.stopping:
+                log.warning(
+                    "%s (pid %d) failed %d liveness checks (frozen?): SIGKILL",
+                    child.name,
+                    proc.pid,
+                    child.liveness_failures,
+                )
+                proc.kill()
+                child.liveness_kills += 1
+        child.liveness_failures = 0
 
     def _tend(self, child: Child, now: float) -> bool:
         assert child.proc is not None
@@ -177,6 +237,7 @@ class Supervisor:
                 c.name: {
                     "pid": c.proc.pid if c.proc and c.proc.poll() is None else None,
                     "restarts": c.restarts,
+                    "liveness_kills": c.liveness_kills,
                     "last_exit": c.last_exit,
                     "restart_pending": c.restart_at is not None,
                 }
