@@ -13,15 +13,7 @@ import time
 from locust import LoadTestShape  # noqa: TID251 - runs only inside the Locust master
 
 from resildrill.load import worker
-
-
-def users_at(phases: list[list[float]] | list[tuple[float, int]], at_s: float) -> int:
-    """Users of the last phase that started at or before ``at_s`` (0 before the first)."""
-    users = 0
-    for start, n in phases:
-        if start <= at_s:
-            users = int(n)
-    return users
+from resildrill.load.sizing import users_at
 
 
 class DrillPhaseShape(LoadTestShape):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from resildrill.drill.model import LoadSpec
 
-__all__ = ["PERSONAS", "Persona", "phases_for", "users_for", "weights_for"]
+__all__ = ["PERSONAS", "Persona", "phases_for", "users_at", "users_for", "weights_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +80,12 @@ def phases_for(spec: LoadSpec) -> list[tuple[float, int]]:
         at = start + length * 0.8 + length * 0.2 * k / steps
         out.append((at, surge - round((surge - n) * k / steps)))
     return out
+
+
+def users_at(phases: list[list[float]] | list[tuple[float, int]], at_s: float) -> int:
+    """Users of the last phase that started at or before ``at_s`` (0 before the first)."""
+    users = 0
+    for start, n in phases:
+        if start <= at_s:
+            users = int(n)
+    return users

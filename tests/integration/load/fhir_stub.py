@@ -64,15 +64,25 @@ def seed(store: Store) -> None:
         pid = f"p{n}"
         store.data.setdefault("Patient", {})[pid] = {"resourceType": "Patient", "id": pid}
         store.data.setdefault("Location", {})[f"bed{n}"] = {
-            "resourceType": "Location", "id": f"bed{n}", "status": "active"}
+            "resourceType": "Location",
+            "id": f"bed{n}",
+            "status": "active",
+        }
         store.data.setdefault("Encounter", {})[f"e{n}"] = {
-            "resourceType": "Encounter", "id": f"e{n}", "status": "in-progress",
-            "subject": {"reference": f"Patient/{pid}"}}
+            "resourceType": "Encounter",
+            "id": f"e{n}",
+            "status": "in-progress",
+            "subject": {"reference": f"Patient/{pid}"},
+        }
         for k, status in enumerate(("active", "draft")):
             store.data.setdefault("MedicationRequest", {})[f"m{n}{k}"] = {
-                "resourceType": "MedicationRequest", "id": f"m{n}{k}", "status": status,
-                "intent": "order", "subject": {"reference": f"Patient/{pid}"},
-                "meta": {"versionId": "1"}}
+                "resourceType": "MedicationRequest",
+                "id": f"m{n}{k}",
+                "status": status,
+                "intent": "order",
+                "subject": {"reference": f"Patient/{pid}"},
+                "meta": {"versionId": "1"},
+            }
 
 
 def make_app(store: Store) -> web.Application:
@@ -81,14 +91,19 @@ def make_app(store: Store) -> web.Application:
     async def search(request: web.Request) -> web.Response:
         rtype = request.match_info["type"]
         found = [
-            r for r in store.data.get(rtype, {}).values()
+            r
+            for r in store.data.get(rtype, {}).values()
             if all(_matches(r, k, v) for k, v in request.query.items() if not k.startswith("_"))
         ]
         count = int(request.query.get("_count", "50"))
-        return web.json_response({
-            "resourceType": "Bundle", "type": "searchset", "total": len(found),
-            "entry": [{"resource": r} for r in found[:count]],
-        })
+        return web.json_response(
+            {
+                "resourceType": "Bundle",
+                "type": "searchset",
+                "total": len(found),
+                "entry": [{"resource": r} for r in found[:count]],
+            }
+        )
 
     async def read(request: web.Request) -> web.Response:
         res = store.data.get(request.match_info["type"], {}).get(request.match_info["id"])

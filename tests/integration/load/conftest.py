@@ -1,0 +1,50 @@
+"""Fixtures for load integration tests: the FHIR stub as a process, stopped by pid."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+STUB = Path(__file__).with_name("fhir_stub.py")
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+@pytest.fixture
+def fhir_stub() -> Iterator[Callable[..., str]]:
+    """Start FHIR stubs (``fhir_stub(drop_every=20)``) and return their base URLs."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(drop_every: int = 0) -> str:
+        proc = subprocess.Popen(
+            [sys.executable, str(STUB), "--drop-every", str(drop_every)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("READY"), line
+        return f"http://127.0.0.1:{line.split()[1]}"
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=5)
+        if proc.stdin:
+            proc.stdin.close()
+        if proc.stdout:
+            proc.stdout.close()
+    assert not [p.pid for p in procs if alive(p.pid)]

@@ -1,0 +1,194 @@
+"""Integration tests of the LoadDriver with real Locust processes against a local FHIR stub."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from resildrill.drill.model import LoadSpec
+from resildrill.load import LoadDriver, apply_buckets
+from resildrill.load.sizing import PERSONAS
+from resildrill.observe.metrics import TimeSeries
+
+pytestmark = pytest.mark.integration
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def _drive(driver: LoadDriver, seconds: float, series: TimeSeries) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        apply_buckets(series, driver.poll())
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(90)
+def test_every_persona_is_timed_per_100ms_bucket(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """Real Locust master+worker: every workflow streams buckets, fresh, and stop reaps all."""
+    base = fhir_stub()
+    t0 = time.monotonic()
+    driver = LoadDriver(LoadSpec(users=13, pace=300), host=base, run_dir=tmp_path, monotonic_t0=t0)
+    series = TimeSeries()
+    try:
+        driver.start()
+        assert len(driver.pids) == 2
+        _drive(driver, 5.0, series)
+    finally:
+        driver.stop()
+    apply_buckets(series, driver.poll())
+    ended = (time.monotonic() - t0) / 0.1
+    assert {p.workflow for p in PERSONAS} <= set(series.sources)
+    for name, s in series.sources.items():
+        assert s.source == "workflow"
+        assert sum(s.counts) > 0 and sum(s.failures) == 0, name
+        assert len(s.counts) <= ended + 1  # no bucket from the future
+    age_p99 = driver.ages.quantile(0.99)
+    assert age_p99 is not None and age_p99 <= 0.5
+    assert driver.late_dropped == 0
+    assert not [pid for pid in driver.pids if alive(pid)]
+
+
+@pytest.mark.timeout(90)
+def test_writes_lost_equal_the_writes_a_target_dropped(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """A target that drops every 20th acknowledged write yields exactly that many writes_lost."""
+    base = fhir_stub(drop_every=20)
+    driver = LoadDriver(
+        LoadSpec(users=13, pace=300), host=base, run_dir=tmp_path, monotonic_t0=time.monotonic()
+    )
+    try:
+        driver.start()
+        _drive(driver, 4.0, TimeSeries())
+    finally:
+        driver.stop()
+    result = driver.integrity_check(timeout_s=30)
+    with urllib.request.urlopen(f"{base}/_stub/stats", timeout=5) as resp:
+        stats = json.load(resp)
+    # Writes in flight when load stopped were acknowledged by the target but never by the
+    # client; only writes the client saw acknowledged are counted.
+    in_flight = stats["acked"] - result.writes_acknowledged
+    assert result.writes_acknowledged >= 100
+    assert 0 <= in_flight <= 13
+    assert stats["dropped"] - 1 <= result.writes_lost <= stats["dropped"]
+    if in_flight == 0 or stats["acked"] % 20 >= in_flight:
+        assert result.writes_lost == stats["dropped"]
+    assert result.writes_duplicated == 0 and result.writes_unverifiable == 0
+
+
+@pytest.mark.timeout(60)
+def test_read_back_failure_is_unverifiable(fhir_stub: Callable[..., str], tmp_path: Path) -> None:
+    """When the target is gone at read-back, every write is unverifiable, none 'fine'."""
+    from resildrill.load.integrity import check_writes
+
+    recs = [
+        {
+            "resource": "Observation",
+            "id": "1",
+            "identifier": "urn:resildrill:write|x",
+            "version": "1",
+            "op": "create",
+        }
+    ]
+    result = check_writes(recs, base_url="http://127.0.0.1:9", timeout_s=3)
+    assert (result.writes_acknowledged, result.writes_unverifiable) == (1, 1)
+
+
+@pytest.mark.timeout(90)
+def test_own_locustfile_still_gets_the_timeline(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """A drill's own locustfile runs with the plugin: its requests are bucketed by name."""
+    base = fhir_stub()
+    own = tmp_path / "mine.py"
+    own.write_text(
+        textwrap.dedent("""
+        from locust import FastHttpUser, constant, task
+
+        class Clerk(FastHttpUser):
+            wait_time = constant(0.05)
+
+            @task
+            def look(self):
+                self.client.get("/Patient?_count=5", name="clerk:patients")
+    """)
+    )
+    driver = LoadDriver(
+        LoadSpec(users=2, locustfile=str(own)),
+        host=base,
+        run_dir=tmp_path / "run",
+        monotonic_t0=time.monotonic(),
+    )
+    series = TimeSeries()
+    try:
+        driver.start()
+        _drive(driver, 3.0, series)
+    finally:
+        driver.stop()
+    apply_buckets(series, driver.poll())
+    assert set(series.sources) == {"clerk"}
+    assert sum(series.sources["clerk"].counts) >= 20
+
+
+_PARENT = """
+import sys, time
+from pathlib import Path
+from resildrill.drill.model import LoadSpec
+from resildrill.load import LoadDriver
+d = LoadDriver(LoadSpec(users=4, workers=2, pace=300), host=sys.argv[1],
+               run_dir=Path(sys.argv[2]), monotonic_t0=time.monotonic())
+d.start()
+print(" ".join(map(str, d.pids)), flush=True)
+for _ in range(600):
+    d.poll()
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.timeout(90)
+def test_sigkilled_runner_leaves_no_locust_process(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """Five seconds after the process driving Locust is SIGKILLed, no Locust process remains."""
+    base = fhir_stub()
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, base, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    pids: list[int] = []
+    try:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert len(pids) == 3 and all(alive(p) for p in pids)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=5)
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.1)
+        assert not [p for p in pids if alive(p)]
+    finally:
+        parent.kill()
+        parent.wait(timeout=5)
+        if parent.stdout is not None:
+            parent.stdout.close()
+        for p in pids:
+            if alive(p):
+                os.killpg(p, signal.SIGKILL)
