@@ -219,6 +219,7 @@ def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False
             "reverted_at_s": _r(fr.reverted_at_s),
             "recovered_at_s": _r(res.recovered_at_s) if res else None,
             "counted_from": fr.counted_from,
+            "actions": fr.actions,
             "error": fr.error,
             "revert": fr.revert_detail,
             "still_injected": fr.still_injected,

@@ -70,3 +70,23 @@ class FaultBackend(Protocol):
     def undo_hint(self, recipe: Recipe) -> str:
         """A command a human can run to undo the fault by hand."""
         ...
+
+
+@runtime_checkable
+class AdvancingFault(Protocol):
+    """Optional capability: a fault that acts over time while injected (heat, flapping).
+
+    The runner calls :meth:`advance` on every tick (about 20 ms) while the fault is active.
+    It returns the recipe as it now stands (what is applied *now*, so a crash can be undone
+    from the journal) and the actions it took since the last call; the runner journals the
+    recipe before the next tick and lists the actions in the report's ``faults[].actions``.
+    An action with ``"ends_fault": True`` (heat's "cooling restored") sets the fault's
+    ``reverted_at_s``: recovery is counted from it, while the fault goes on acting (servers
+    restarting as they cool) until its scheduled revert.
+    """
+
+    def advance(
+        self, spec: FaultSpec, recipe: Recipe, elapsed_s: float, ctx: FaultContext
+    ) -> tuple[Recipe, list[dict[str, Any]]]:
+        """Act for ``elapsed_s`` seconds since injection; return (recipe, actions taken)."""
+        ...

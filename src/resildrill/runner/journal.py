@@ -98,7 +98,7 @@ def pending_faults(records: list[dict[str, Any]]) -> list[PendingFault]:
         fault_id = str(record.get("fault_id"))
         if kind == "intent":
             pending[fault_id] = PendingFault(fault_id, record["kind"], record["recipe"], False)
-        elif kind == "injected" and fault_id in pending:
+        elif kind in ("injected", "updated") and fault_id in pending:
             old = pending[fault_id]
             pending[fault_id] = PendingFault(
                 fault_id, old.kind, record.get("recipe", old.recipe), True

@@ -23,7 +23,7 @@ from resildrill.clock import Clock, MonotonicClock, iso_utc
 from resildrill.drill.loader import LoadedDrill
 from resildrill.drill.model import FaultSpec
 from resildrill.errors import InjectionFailed
-from resildrill.faults.base import FaultContext
+from resildrill.faults.base import AdvancingFault, FaultContext
 from resildrill.observe.metrics import TimeSeries
 from resildrill.observe.probes import Probe
 from resildrill.observe.sampler import Sampler
@@ -53,6 +53,7 @@ class FaultRun:
     revert_detail: str | None = None
     still_injected: str | None = None  # undo hint when a revert could not be confirmed
     active: bool = False
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -272,9 +273,30 @@ class DrillRunner:
                 return "fault"
             return "recovery" if t >= last else "drill"
 
+        def advance_active() -> None:
+            for fr in runs:
+                if not fr.active or fr.recipe is None or fr.injected_at_s is None:
+                    continue
+                backend = self.registry.backend(fr.spec.kind)
+                if not isinstance(backend, AdvancingFault):
+                    continue
+                elapsed = now_s() - fr.injected_at_s
+                recipe, actions = backend.advance(fr.spec, fr.recipe, elapsed, ctx)
+                if actions or recipe != fr.recipe:
+                    fr.recipe = recipe
+                    journal.append("updated", fault_id=fr.spec.id, recipe=recipe)
+                    for action in actions:
+                        action = {"at_s": round(now_s(), 4), **action}
+                        fr.actions.append(action)
+                        # e.g. heat's "cooling restored": recovery is counted from here.
+                        if action.get("ends_fault") and fr.reverted_at_s is None:
+                            fr.reverted_at_s = action["at_s"]
+                        mark("action", fr.spec.id, str(action.get("action", "")))
+
         def wait_until(target_s: float, signals: AbortSignals) -> str | None:
             while True:
                 pump()
+                advance_active()
                 reason = abort_reason(signals)
                 if reason:
                     return reason
@@ -333,7 +355,8 @@ class DrillRunner:
                     mark("checked", fr.spec.id, detail)
                     self.say(f"checked {fr.spec.id}: nothing left injected")
                 else:
-                    fr.reverted_at_s = fr.revert_requested_at_s
+                    if fr.reverted_at_s is None:
+                        fr.reverted_at_s = fr.revert_requested_at_s
                     mark("reverted", fr.spec.id, detail)
                     self.say(f"reverted {fr.spec.id}: {detail}")
             else:
