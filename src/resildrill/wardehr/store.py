@@ -27,8 +27,10 @@ from resildrill.wardehr.fhir import FhirError, Resource
 __all__ = ["Criterion", "SearchResult", "Store", "StoreUnavailable", "open_store"]
 
 #: How long a writer waits for another's lock before answering 503 (SQLite busy_timeout,
-#: PostgreSQL lock_timeout): a frozen writer can delay others only this long.
-LOCK_TIMEOUT_MS = 5000
+#: PostgreSQL lock_timeout and statement_timeout). Shorter than the gateway's upstream
+#: timeout (2 s) on purpose: a replica stuck behind a lock answers a clean 503 ("not
+#: applied") before the gateway gives up with a 504 ("unknown outcome").
+LOCK_TIMEOUT_MS = 1500
 MAX_COUNT = 500
 DEFAULT_COUNT = 50
 _ADVISORY_LOCK = 7_414_212
@@ -458,7 +460,7 @@ class PostgresStore(Store):
         # idle_in_transaction frees locks held by a replica frozen mid-transaction
         options = (
             f"-c statement_timeout={LOCK_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
-            " -c idle_in_transaction_session_timeout=10000"
+            " -c idle_in_transaction_session_timeout=5000"
         )
         try:
             return psycopg.connect(
