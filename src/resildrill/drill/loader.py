@@ -61,6 +61,8 @@ __all__ = [
 MAX_BYTES = 1 << 20
 #: Deeper nesting than this is no drill (the models nest about six levels).
 MAX_DEPTH = 50
+#: Values (scalars, lists, mappings) per file: a large drill has a few hundred.
+MAX_VALUES = 5_000
 #: Problems reported per file before the rest are summarised in one line.
 MAX_PROBLEMS = 50
 
@@ -158,13 +160,14 @@ class _Reader:
         self.problems: list[Problem] = []
         self._parser = _Parser(text)
         self._constructor = SafeConstructor()
+        self._count = 0
 
     def _add(self, mark: Any, message: str, loc: Loc = ()) -> None:
         self.problems.append(
             Problem(self.smap.file, mark.line + 1, mark.column + 1, format_path(loc), message)
         )
-        if len(self.problems) >= MAX_PROBLEMS:
-            raise _Fatal
+        if len(self.problems) > MAX_PROBLEMS:
+            raise _Fatal  # _sorted says the rest were not shown
 
     def _next(self) -> Any:
         return self._parser.get_event()
@@ -198,6 +201,10 @@ class _Reader:
         event = self._next()
         mark = event.start_mark
         self.smap.values.setdefault(loc, (mark.line + 1, mark.column + 1))
+        self._count += 1
+        if self._count > MAX_VALUES:
+            self._add(mark, f"more than {MAX_VALUES} values in one file; a drill has a few hundred")
+            raise _Fatal
         if isinstance(event, yaml.AliasEvent):
             self._add(
                 mark, f"YAML aliases are not allowed (*{event.anchor}): write the value out", loc
@@ -314,6 +321,9 @@ def _parse(raw: bytes, display: str) -> tuple[Any, SourceMap, list[Problem]]:
 
 
 def _read(path: Path, display: str) -> tuple[bytes, list[Problem]]:
+    if path.exists() and not path.is_file():
+        # A FIFO or device could block or never end; a directory cannot be read.
+        return b"", [Problem(display, 1, 1, "<root>", "not a regular file")]
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -525,8 +535,12 @@ def _problems_from(
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:
-    unique = list(dict.fromkeys(problems))
-    return sorted(unique, key=lambda p: (p.line, p.col, p.path, p.message))
+    unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line, p.col, p.path, p.message))
+    if len(unique) <= MAX_PROBLEMS:
+        return unique
+    last = unique[MAX_PROBLEMS - 1]
+    more = f"too many problems: only the first {MAX_PROBLEMS} are shown"
+    return [*unique[:MAX_PROBLEMS], Problem(last.file, last.line, last.col, "<root>", more)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -588,11 +602,15 @@ def _load_drill(
     target: LoadedTarget | None = None
     target_problems: list[Problem] = []
     target_ref = data.get("target") if isinstance(data, dict) else None
-    if isinstance(target_ref, str) and target_ref.strip():
+    if isinstance(target_ref, str):
         target_path = path.parent / target_ref
         target_display = _target_display(display, target_ref)
-        if not target_path.is_file():
+        if not target_ref.strip():
+            problems.append(smap.problem(("target",), "target must name the target file"))
+        elif not target_path.exists():
             problems.append(smap.problem(("target",), f"target file {target_ref!r} not found"))
+        elif not target_path.is_file():
+            problems.append(smap.problem(("target",), f"target {target_ref!r} is not a file"))
         else:
             traw, target_problems = _read(target_path, target_display)
             if not target_problems:
@@ -602,8 +620,7 @@ def _load_drill(
         problems += validate.check_drill(spec, target.spec if target else None, smap)
     errors = [p for p in problems + target_problems if p.severity == "error"]
     if errors or spec is None or target is None:
-        raise_with = _sorted(problems) + target_problems
-        return None, raise_with
+        return None, _sorted(problems) + target_problems
     assert isinstance(spec, DrillSpec)
     warnings = _sorted(problems)
     digest = hashlib.sha256(raw).hexdigest()

@@ -251,7 +251,7 @@ def test_yaml_bomb_is_refused_quickly_and_small(tmp_path: Path, registry: FaultR
     assert peak < 200 * 1024 * 1024
     assert problems[0].message.startswith("YAML anchors are not allowed")
     assert any("aliases" in p.message for p in problems)
-    assert len(problems) <= 50
+    assert len(problems) <= 51 and problems[-1].message.startswith("too many problems")
 
 
 def test_huge_file_is_refused_unread(tmp_path: Path, registry: FaultRegistry) -> None:
@@ -302,3 +302,33 @@ def test_a_target_loaded_as_a_drill_is_an_error(tmp_path: Path, registry: FaultR
 def test_paths_are_written_like_faults_index_field(loc: tuple[Any, ...], text: str) -> None:
     """Locations print as ``faults[2].duration``, always one word."""
     assert format_path(loc) == text
+
+
+def test_too_many_values_are_refused_quickly(tmp_path: Path, registry: FaultRegistry) -> None:
+    """A flood of values (under 1 MiB) is cut off early instead of validated item by item."""
+    path = write(
+        tmp_path, DRILL.replace("faults:", "faults: [" + ",".join(["1"] * 200_000) + "]\nx:")
+    )
+    started = time.perf_counter()
+    problems = problems_of(path, registry)
+    assert time.perf_counter() - started < 1.0
+    assert len(problems) == 1 and "more than 5000 values" in problems[0].message
+
+
+def test_problems_are_capped_with_a_closing_line(tmp_path: Path, registry: FaultRegistry) -> None:
+    """Thousands of problems print as the first 50 and one line saying the rest were cut."""
+    faults = "".join("  - {kind: process}\n" for _ in range(300))
+    problems = problems_of(
+        write(tmp_path, DRILL.split("faults:")[0] + "faults:\n" + faults), registry
+    )
+    assert len(problems) == 51
+    assert problems[-1].message == "too many problems: only the first 50 are shown"
+    assert [p.line for p in problems] == sorted(p.line for p in problems)
+
+
+def test_a_blank_target_reference_is_located(tmp_path: Path, registry: FaultRegistry) -> None:
+    """``target: " "`` is an error at the reference, not an unlocated failure."""
+    problems = problems_of(
+        write(tmp_path, DRILL.replace("target: target.yaml", 'target: " "')), registry
+    )
+    assert brief(problems) == [(4, 9, "target")]
