@@ -106,27 +106,44 @@ class ClinicalUser(FastHttpUser):
 
     # -- requests --------------------------------------------------------------------
 
-    def fhir(self, method: str, action: str, path: str, body: Any = None) -> Any:
-        """One FHIR interaction; returns the parsed body of a 2xx response, else None."""
-        headers = {"Accept": FHIR_JSON, **self.token.header()}
+    def fhir(
+        self,
+        method: str,
+        action: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        expected: tuple[int, ...] = (),
+    ) -> Any:
+        """One FHIR interaction; the parsed body of a 2xx response, else None.
+
+        A status in ``expected`` (e.g. 412 when a colleague verified the order first) is
+        an answer the clinician handles, not a failure.
+        """
+        hdrs = {"Accept": FHIR_JSON, **self.token.header(), **(headers or {})}
         if body is not None:
-            headers["Content-Type"] = FHIR_JSON
-        resp = self.client.request(
+            hdrs["Content-Type"] = FHIR_JSON
+        with self.client.request(
             method,
             path,
             name=f"{self.workflow}:{action}",
             json=body,
-            headers=headers,
+            headers=hdrs,
             context={worker.START_KEY: time.monotonic()},
-        )
-        status = resp.status_code or 0
-        if not 200 <= status < 300:
-            self._action_ok = False
-            return None
-        try:
-            return resp.json() if resp.content else {}
-        except ValueError:
-            return {}
+            catch_response=True,
+        ) as resp:
+            status = resp.status_code or 0
+            if status in expected:
+                resp.success()
+                return None
+            if not 200 <= status < 300:
+                resp.failure(f"HTTP {status}" if status else (resp.error or "no answer"))
+                self._action_ok = False
+                return None
+            try:
+                return resp.json() if resp.content else {}
+            except ValueError:
+                return {}
 
     def search(self, action: str, query: str) -> list[dict[str, Any]]:
         """A search returning the matched resources (empty on failure)."""
@@ -136,14 +153,21 @@ class ClinicalUser(FastHttpUser):
         return [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
 
     def write(
-        self, method: str, action: str, resource: dict[str, Any], path: str, retries: int = 0
+        self,
+        method: str,
+        action: str,
+        resource: dict[str, Any],
+        path: str,
+        retries: int = 0,
+        headers: dict[str, str] | None = None,
+        expected: tuple[int, ...] = (),
     ) -> dict[str, Any] | None:
         """Create or update with a client identifier; record it when acknowledged."""
         key = uuid.uuid4().hex
         ident = resource.setdefault("identifier", [])
         ident.append({"system": WRITE_SYSTEM, "value": key})
         for _ in range(retries + 1):
-            created = self.fhir(method, action, path, resource)
+            created = self.fhir(method, action, path, resource, headers, expected)
             if created is not None:
                 rid = str(created.get("id") or resource.get("id") or "")
                 version = (created.get("meta") or {}).get("versionId")
@@ -431,7 +455,17 @@ class Pharmacist(ClinicalUser):
                 return
             self.pause(30, 60)
             current["status"] = "active"
-            self.write("PUT", "verify", current, f"/MedicationRequest/{rx_id}")
+            version = (current.get("meta") or {}).get("versionId")
+            # If-Match: a colleague verifying the same order first gives 412, which the
+            # pharmacist handles by moving on (never a blind overwrite).
+            self.write(
+                "PUT",
+                "verify",
+                current,
+                f"/MedicationRequest/{rx_id}",
+                headers={"If-Match": f'W/"{version}"'} if version else None,
+                expected=(412,),
+            )
 
 
 class EdTriageNurse(ClinicalUser):
@@ -510,7 +544,9 @@ class BedManager(ClinicalUser):
     @task
     def occupancy(self) -> None:
         with self.action():
-            self.search("occupancy", "/Encounter?status=in-progress&_count=100")
+            self.search(
+                "occupancy", "/Encounter?status=in-progress&_include=Encounter:location&_count=100"
+            )
             self.pause(10, 20)
             self.search("beds", "/Location?status=active&_count=100")
 
