@@ -4,8 +4,11 @@
 # missing, so .ci/run can call it on every run.
 #   chromium + chromium-driver  the headless browser that opens report.html in
 #                               tests/integration/test_report_browser.py
+#   postgresql                  the ward EHR's second store (targets/ward-ehr/target-postgres.yaml,
+#                               tests/integration/test_wardehr_postgres.py); its binaries are
+#                               used directly from /usr/lib/postgresql/*/bin, no cluster is created
 set -euo pipefail
-packages=(chromium chromium-driver)
+packages=(chromium chromium-driver postgresql)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
