@@ -41,7 +41,7 @@ PALETTE = (
 )
 
 _W = 1000.0
-_LEFT = 112.0
+_LEFT = 120.0
 _RIGHT = 14.0
 _PLOT_W = _W - _LEFT - _RIGHT
 _PANEL_H = 96.0
@@ -548,7 +548,7 @@ def _ms_label(ms: float) -> str:
     return f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
 
 
-def _short(label: str, width: int = 19) -> str:
+def _short(label: str, width: int = 18) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 

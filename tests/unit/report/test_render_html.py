@@ -107,7 +107,7 @@ def test_reviewer_rows_cite_a_figure_and_disclaim(html: str) -> None:
     assert len(rows) >= 6
     for row in rows:
         assert "Evidence, not a compliance claim." in row
-        assert re.search(r'class="mono">[a-z_\[\]. ,]+</td>', row), row
+        assert re.search(r'class="mono cite">[a-z_\[\]. ,]+</td>', row), row
     joined = " ".join(rows)
     for standard in ("ISO 22301", "RTO", "RPO", "DSPT", "B5.a", "D1.c", "DCB0160"):
         assert standard in joined
