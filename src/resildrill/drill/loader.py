@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 
@@ -560,13 +560,39 @@ def _validate(
     return spec, data, smap, []
 
 
+@functools.lru_cache(maxsize=64)
+def _item_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    info = model.model_fields[name]
+    return TypeAdapter(typing.get_args(info.annotation)[0])
+
+
+def _valid_items(data: dict[str, Any], model: type[BaseModel], name: str) -> list[tuple[int, Any]]:
+    """The items of list field ``name`` that validate on their own, with their index."""
+    raw = data.get(name)
+    if not isinstance(raw, list):
+        return []
+    adapter = _item_adapter(model, name)
+    valid = []
+    for i, item in enumerate(raw):
+        try:
+            valid.append((i, adapter.validate_python(item)))
+        except ValidationError:
+            continue  # already reported by the whole-model validation
+    return valid
+
+
 def _target_display(drill_display: str, value: str) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(drill_display), value))
 
 
 def _load_target(raw: bytes, path: Path, display: str) -> tuple[LoadedTarget | None, list[Problem]]:
-    spec, _data, smap, problems = _validate(raw, display, _Target, [])
+    spec, data, smap, problems = _validate(raw, display, _Target, [])
     if spec is None:
+        if isinstance(data, dict):
+            # The probes that are valid still get their checks: every problem at once.
+            services = data.get("services")
+            known = sorted(services) if isinstance(services, dict) else None
+            problems += validate.check_probes(_valid_items(data, _Target, "probes"), known, smap)
         return None, _sorted(problems)
     assert isinstance(spec, TargetSpec)
     checked = validate.check_target(spec, smap)
@@ -615,9 +641,18 @@ def _load_drill(
             traw, target_problems = _read(target_path, target_display)
             if not target_problems:
                 target, target_problems = _load_target(traw, target_path.resolve(), target_display)
+    target_spec = target.spec if target else None
     if spec is not None:
         assert isinstance(spec, DrillSpec)
-        problems += validate.check_drill(spec, target.spec if target else None, smap)
+        problems += validate.check_drill(spec, target_spec, smap)
+    elif isinstance(data, dict):
+        # The items that are valid still get their checks: every problem at once.
+        parts = validate.DrillParts(
+            _valid_items(data, model, "slos"),
+            _valid_items(data, model, "faults"),
+            _valid_items(data, model, "manual"),
+        )
+        problems += validate.check_drill_parts(parts, target_spec, smap)
     errors = [p for p in problems + target_problems if p.severity == "error"]
     if errors or spec is None or target is None:
         return None, _sorted(problems) + target_problems

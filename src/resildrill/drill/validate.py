@@ -12,12 +12,30 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from resildrill.drill.model import DrillSpec, TargetSpec, format_duration
+from resildrill.drill.model import (
+    DrillSpec,
+    FaultSpec,
+    ManualStep,
+    ProbeSpec,
+    SLOSpec,
+    TargetSpec,
+    format_duration,
+)
 from resildrill.errors import Problem
 
-__all__ = ["MAX_DRILL_S", "SUSPICIOUS_OFFSET_S", "Locator", "check_drill", "check_target"]
+__all__ = [
+    "MAX_DRILL_S",
+    "SUSPICIOUS_OFFSET_S",
+    "DrillParts",
+    "Locator",
+    "check_drill",
+    "check_drill_parts",
+    "check_probes",
+    "check_target",
+]
 
 #: A drill (baseline, faults, recovery) longer than this is refused: a typo, not a drill.
 MAX_DRILL_S = 86_400.0
@@ -67,17 +85,28 @@ def _fmt(loc: Loc) -> str:
 
 def check_target(target: TargetSpec, where: Locator) -> list[Problem]:
     """Problems of a target beyond its model: unique probe names, known services."""
-    problems = _duplicates(
-        [(p.name, ("probes", i, "name")) for i, p in enumerate(target.probes)], "probe name", where
-    )
-    services = sorted(target.services)
-    for i, probe in enumerate(target.probes):
-        if probe.service is not None and probe.service not in target.services:
-            loc: Loc = ("probes", i, "service")
-            problems.append(where.problem(loc, _unknown("service", probe.service, services)))
+    problems = check_probes(list(enumerate(target.probes)), sorted(target.services), where)
     if not any(p.role == "clinical" for p in target.probes):
         message = "no probe has 'role: clinical', so the drill cannot measure an outage"
         problems.append(where.problem(("probes",), message, "warning"))
+    return problems
+
+
+def check_probes(
+    probes: Sequence[tuple[int, ProbeSpec]], services: list[str] | None, where: Locator
+) -> list[Problem]:
+    """Probe names are unique and name known services (``services`` None: not known).
+
+    Takes the probes that validated with their index in the file, so it also runs on a
+    target whose other parts have errors.
+    """
+    problems = _duplicates(
+        [(p.name, ("probes", i, "name")) for i, p in probes], "probe name", where
+    )
+    for i, probe in probes:
+        if services is not None and probe.service is not None and probe.service not in services:
+            loc: Loc = ("probes", i, "service")
+            problems.append(where.problem(loc, _unknown("service", probe.service, services)))
     return problems
 
 
@@ -85,6 +114,24 @@ def _window(start: float, duration: float | None) -> str:
     if duration is None:
         return f"at {format_duration(start)}"
     return f"{format_duration(start)} to {format_duration(start + duration)}"
+
+
+@dataclass(frozen=True)
+class DrillParts:
+    """The list items of a drill that validated, each with its index in the file."""
+
+    slos: Sequence[tuple[int, SLOSpec]]
+    faults: Sequence[tuple[int, FaultSpec]]
+    manual: Sequence[tuple[int, ManualStep]]
+
+    @classmethod
+    def of(cls, drill: DrillSpec) -> DrillParts:
+        """Every item of a validated drill."""
+        return cls(
+            list(enumerate(drill.slos)),
+            list(enumerate(drill.faults)),
+            list(enumerate(drill.manual)),
+        )
 
 
 def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> list[Problem]:
@@ -96,48 +143,25 @@ def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> 
             (reference checks are then skipped, not guessed).
         where: locates each problem in the drill file.
     """
+    return check_drill_parts(DrillParts.of(drill), target, where) + _check_windows(drill, where)
+
+
+def check_drill_parts(
+    parts: DrillParts, target: TargetSpec | None, where: Locator
+) -> list[Problem]:
+    """The checks that need only a drill's list items: ids, references, fault timing.
+
+    Runs on the items that validated, so a drill with errors elsewhere still gets them.
+    """
     problems = _duplicates(
-        [(f.id, ("faults", i, "id")) for i, f in enumerate(drill.faults)]
-        + [(m.id, ("manual", i, "id")) for i, m in enumerate(drill.manual)],
+        [(f.id, ("faults", i, "id")) for i, f in parts.faults]
+        + [(m.id, ("manual", i, "id")) for i, m in parts.manual],
         "id",
         where,
     )
     if target is not None:
-        problems += _check_references(drill, target, where)
-    problems += _check_timeline(drill, where)
-    return problems
-
-
-def _check_references(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:
-    problems = []
-    probes = [p.name for p in target.probes]
-    for i, slo in enumerate(drill.slos):
-        if slo.probe is not None and slo.probe not in probes:
-            problems.append(
-                where.problem(("slos", i, "probe"), _unknown("probe", slo.probe, probes))
-            )
-    services = sorted(target.services)
-    for i, fault in enumerate(drill.faults):
-        service = getattr(fault, "service", None)
-        if isinstance(service, str) and service not in target.services:
-            loc: Loc = ("faults", i, "service")
-            problems.append(where.problem(loc, _unknown("service", service, services)))
-    return problems
-
-
-def _check_timeline(drill: DrillSpec, where: Locator) -> list[Problem]:
-    problems = []
-    if drill.phases.recovery < drill.stability_window:
-        problems.append(
-            where.problem(
-                ("phases", "recovery"),
-                f"recovery window {format_duration(drill.phases.recovery)} is shorter than "
-                f"stability_window {format_duration(drill.stability_window)}: "
-                "recovery could never be confirmed",
-            )
-        )
-    ends = [0.0]
-    for i, fault in enumerate(drill.faults):
+        problems += _check_references(parts, target, where)
+    for i, fault in parts.faults:
         if fault.duration is not None and fault.duration <= 0:
             problems.append(where.problem(("faults", i, "duration"), "a fault must last > 0s"))
         if fault.at > SUSPICIOUS_OFFSET_S:
@@ -148,7 +172,39 @@ def _check_timeline(drill: DrillSpec, where: Locator) -> list[Problem]:
                     "warning",
                 )
             )
-        ends.append(fault.at + (fault.duration or 0.0))
+    problems += _check_overlaps(parts.faults, where)
+    return problems
+
+
+def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> list[Problem]:
+    problems = []
+    probes = [p.name for p in target.probes]
+    for i, slo in parts.slos:
+        if slo.probe is not None and slo.probe not in probes:
+            problems.append(
+                where.problem(("slos", i, "probe"), _unknown("probe", slo.probe, probes))
+            )
+    services = sorted(target.services)
+    for i, fault in parts.faults:
+        service = getattr(fault, "service", None)
+        if isinstance(service, str) and service not in target.services:
+            loc: Loc = ("faults", i, "service")
+            problems.append(where.problem(loc, _unknown("service", service, services)))
+    return problems
+
+
+def _check_windows(drill: DrillSpec, where: Locator) -> list[Problem]:
+    problems = []
+    if drill.phases.recovery < drill.stability_window:
+        problems.append(
+            where.problem(
+                ("phases", "recovery"),
+                f"recovery window {format_duration(drill.phases.recovery)} is shorter than "
+                f"stability_window {format_duration(drill.stability_window)}: "
+                "recovery could never be confirmed",
+            )
+        )
+    ends = [0.0] + [f.at + (f.duration or 0.0) for f in drill.faults]
     ends += [m.at + m.timeout for m in drill.manual]
     total = drill.phases.baseline + max(ends) + drill.phases.recovery
     if total > MAX_DRILL_S:
@@ -158,22 +214,19 @@ def _check_timeline(drill: DrillSpec, where: Locator) -> list[Problem]:
                 f"the drill would last {format_duration(total)}; a drill lasts at most 24h",
             )
         )
-    problems += _check_overlaps(drill, where)
     return problems
 
 
-def _check_overlaps(drill: DrillSpec, where: Locator) -> list[Problem]:
+def _check_overlaps(faults: Sequence[tuple[int, FaultSpec]], where: Locator) -> list[Problem]:
     """Warn when a fault starts while another is active (its recovery watch is cut short).
 
     A fault without a duration ends when the system heals itself, which the plan cannot
     know; it counts as an instant, so only a fault injected at the same moment overlaps it.
     """
     problems = []
-    order = sorted(range(len(drill.faults)), key=lambda i: (drill.faults[i].at, i))
-    for pos, j in enumerate(order):
-        later = drill.faults[j]
-        for i in order[:pos]:
-            earlier = drill.faults[i]
+    order = sorted(faults, key=lambda item: (item[1].at, item[0]))
+    for pos, (j, later) in enumerate(order):
+        for _i, earlier in order[:pos]:
             end = earlier.at + (earlier.duration or 0.0)
             if later.at < end or later.at == earlier.at:
                 problems.append(

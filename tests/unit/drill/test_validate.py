@@ -167,3 +167,19 @@ def test_target_warnings_do_not_stop_a_load(tmp_path: Path) -> None:
     path.write_text(TARGET.replace("role: clinical", "role: component"))
     loaded = load_target(path)
     assert [(p.path, p.severity) for p in loaded.warnings] == [("probes", "warning")]
+
+
+def test_target_with_model_errors_still_checks_its_valid_probes(tmp_path: Path) -> None:
+    """A broken service does not hide a duplicate probe name or an unknown probe service."""
+    text = TARGET.replace("recovery: restart", "recovery: reboot") + (
+        "  - name: api-health\n    tcp: {host: 127.0.0.1, port: 18080}\n    service: web\n"
+    )
+    path = tmp_path / "target.yaml"
+    path.write_text(text)
+    with pytest.raises(InvalidInput) as info:
+        load_target(path)
+    assert summary(info.value.problems) == [
+        (11, "services.api.recovery", "error"),
+        (23, "probes[1].name", "error"),
+        (25, "probes[1].service", "error"),
+    ]
