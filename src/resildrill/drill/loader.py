@@ -125,6 +125,8 @@ class SourceMap:
     file: str
     values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    #: The text of scalars YAML read as something else than written (``no`` -> false).
+    texts: dict[Loc, str] = field(default_factory=dict)
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         """The position of ``loc``'s value (or key), else of its nearest located parent."""
@@ -215,7 +217,11 @@ class _Reader:
         if tag is not None and tag != "!" and tag not in _ALLOWED_TAGS:
             self._add(mark, f"YAML tag {tag!r} is not allowed", loc)
         if isinstance(event, yaml.ScalarEvent):
-            return self._scalar(event)
+            value = self._scalar(event)
+            if isinstance(value, bool) and event.value.lower() not in ("true", "false"):
+                # YAML 1.1 reads yes/no/on/off as booleans: remember what was written.
+                self.smap.texts[loc] = event.value
+            return value
         if depth >= MAX_DEPTH:
             self._add(mark, f"nesting is deeper than {MAX_DEPTH} levels", loc)
             raise _Fatal
@@ -529,7 +535,11 @@ def _problems_from(
         else:
             message = str(err["msg"])
             if kind.endswith(("_type", "_parsing")) or kind in ("literal_error", "enum"):
-                message += f", got {_describe(err.get('input'))}"
+                written = smap.texts.get(loc)
+                if written is not None:
+                    message += f", got {written} (YAML reads it as a boolean: quote it)"
+                else:
+                    message += f", got {_describe(err.get('input'))}"
         problems.append(smap.problem(loc, message, key=is_key))
     return problems
 

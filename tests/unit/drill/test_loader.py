@@ -332,3 +332,10 @@ def test_a_blank_target_reference_is_located(tmp_path: Path, registry: FaultRegi
         write(tmp_path, DRILL.replace("target: target.yaml", 'target: " "')), registry
     )
     assert brief(problems) == [(4, 9, "target")]
+
+
+def test_yaml_booleans_are_explained(tmp_path: Path, registry: FaultRegistry) -> None:
+    """``name: no`` (a boolean in YAML 1.1) says what was written and how to fix it."""
+    problems = problems_of(write(tmp_path, DRILL.replace("name: unit", "name: no")), registry)
+    assert brief(problems) == [(3, 7, "name")]
+    assert problems[0].message.endswith("got no (YAML reads it as a boolean: quote it)")
