@@ -347,6 +347,53 @@ class Phases(Frozen):
     )
 
 
+#: Figures a regression gate can watch: report.json's names without the ``_s`` suffix
+#: (``time_to_recover`` and ``time_to_detect`` are the worst over the drill's faults).
+RegressionMetric = Literal[
+    "time_to_recover", "time_to_detect", "outage", "degraded", "relapses", "availability"
+]
+
+
+def parse_percent(value: Any) -> float:
+    """Parse ``20%`` into 0.2; a bare number is refused (is 20 a ratio or a percentage?)."""
+    if not isinstance(value, str) or not value.strip().endswith("%"):
+        raise ValueError(f"margin {value!r} needs a percent sign, like 20%")
+    try:
+        number = float(value.strip()[:-1])
+    except ValueError:
+        raise ValueError(f"invalid percentage {value!r}: use a number and %, like 20%") from None
+    if not 0 <= number <= 1000:
+        raise ValueError(f"percentage {value!r} must be between 0% and 1000%")
+    return round(number / 100, 6)
+
+
+Percent = Annotated[
+    float,
+    BeforeValidator(parse_percent),
+    PlainSerializer(lambda v: f"{v * 100:g}%", return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?%$", "description": "20%"}),
+]
+
+
+class RegressionGate(Frozen):
+    """Fail when a figure is worse than the median of this drill's last runs by a margin.
+
+    The previous runs come from the run history (``resildrill history``): completed runs
+    (passed or failed) of the drill with the same name. A figure regresses when it is worse
+    than the median by more than ``margin`` and by more than ``min_change`` (seconds, for
+    the time figures: two 100 ms buckets of noise are not a regression). With fewer than
+    ``min_runs`` previous runs the gate passes and says why.
+    """
+
+    metrics: list[RegressionMetric] = Field(
+        default_factory=lambda: ["time_to_recover"], min_length=1
+    )
+    last_n: int = Field(default=5, ge=1, le=100, description="how many previous runs")
+    margin: Percent = Field(default=0.2, description="how much worse than the median, e.g. 20%")
+    min_runs: int = Field(default=3, ge=1, le=100, description="fewer previous runs: pass")
+    min_change: Duration = Field(default=0.2, description="smallest change (time figures)")
+
+
 class Gates(Frozen):
     """Thresholds that turn a completed drill into exit code 0 or 1."""
 
@@ -357,6 +404,9 @@ class Gates(Frozen):
     max_degraded: Duration | None = None
     max_relapses: int | None = Field(default=None, ge=0)
     min_availability: float | None = Field(default=None, ge=0.0, le=1.0)
+    regression: RegressionGate | None = Field(
+        default=None, description="fail when worse than this drill's recent runs"
+    )
 
 
 class LoadSpec(Frozen):
