@@ -110,12 +110,6 @@ def check_probes(
     return problems
 
 
-def _window(start: float, duration: float | None) -> str:
-    if duration is None:
-        return f"at {format_duration(start)}"
-    return f"{format_duration(start)} to {format_duration(start + duration)}"
-
-
 @dataclass(frozen=True)
 class DrillParts:
     """The list items of a drill that validated, each with its index in the file."""
@@ -217,6 +211,13 @@ def _check_windows(drill: DrillSpec, where: Locator) -> list[Problem]:
     return problems
 
 
+def _overlap(earlier: FaultSpec) -> str:
+    if earlier.duration is None:
+        return f"is injected together with {earlier.id!r} (at {format_duration(earlier.at)})"
+    end = format_duration(earlier.at + earlier.duration)
+    return f"starts while {earlier.id!r} is active ({format_duration(earlier.at)} to {end})"
+
+
 def _check_overlaps(faults: Sequence[tuple[int, FaultSpec]], where: Locator) -> list[Problem]:
     """Warn when a fault starts while another is active (its recovery watch is cut short).
 
@@ -232,8 +233,7 @@ def _check_overlaps(faults: Sequence[tuple[int, FaultSpec]], where: Locator) -> 
                 problems.append(
                     where.problem(
                         ("faults", j, "at"),
-                        f"fault {later.id!r} starts while {earlier.id!r} is active "
-                        f"({_window(earlier.at, earlier.duration)}), so the recovery of "
+                        f"fault {later.id!r} {_overlap(earlier)}, so the recovery of "
                         f"{earlier.id!r} is only watched until {later.id!r} is injected",
                         "warning",
                     )
