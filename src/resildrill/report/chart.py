@@ -443,8 +443,10 @@ class _Chart:
             start = (
                 fault.injected_at_s
                 if fault.injected_at_s is not None
-                else (fault.inject_requested_at_s)
+                else fault.inject_requested_at_s
             )
+            if start is None:  # never requested (the run ended first): no window to shade
+                continue
             end = fault.reverted_at_s if fault.reverted_at_s is not None else self.span
             x0, x1 = self.x(start), self.x(end)
             tip = f"fault {fault.id} ({fault.kind}): {_fmt_clock(start, self.span)}–" + (
@@ -460,13 +462,15 @@ class _Chart:
                 f"<title>{escape(tip)}</title></g>"
             )
         for fault in self.report.faults:
-            if not fault.recovery.recovered:
+            if fault.recovery is None or not fault.recovery.recovered:
                 continue
             at = fault.recovered_at_s
             if at is None:  # recovered without a breach: the marker sits where the fault ended
                 at = fault.reverted_at_s if fault.reverted_at_s is not None else fault.injected_at_s
             if at is None:
                 at = fault.inject_requested_at_s
+            if at is None:
+                continue
             x = self.x(at)
             ttr = fault.recovery.time_to_recover_s
             tip = f"{fault.id} recovered at {_fmt_clock(at, self.span)}" + (
@@ -486,9 +490,9 @@ class _Chart:
                     "manual_start": "manual step",
                     "manual_end": "manual step done",
                 }[mark.kind]
-                tip = f"{label}{': ' + mark.label if mark.label else ''} at " + _fmt_clock(
-                    mark.at_s, self.span
-                )
+                what = ", ".join(x for x in (mark.fault_id, mark.detail) if x)
+                when = _fmt_clock(mark.at_s, self.span)
+                tip = f"{label}{': ' + what if what else ''} at {when}"
                 overlay.append(
                     f'<g class="mark mark-{mark.kind}"><line x1="{x:.1f}" x2="{x:.1f}" '
                     f'y1="{top:.1f}" y2="{bottom:.1f}"/><title>{escape(tip)}</title></g>'
@@ -548,7 +552,7 @@ def _ms_label(ms: float) -> str:
     return f"{ms:g} ms" if ms < 1000 else f"{ms / 1000:g} s"
 
 
-def _short(label: str, width: int = 18) -> str:
+def _short(label: str, width: int = 17) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 

@@ -149,8 +149,10 @@ def gate_reason(gate: Gate) -> str:
 def fault_reason(fault: Fault) -> str:
     """Why a fault counts as failed, in one line, from its own figures."""
     rec = fault.recovery
-    if fault.injected_at_s is None:
-        return f"{fault.id} was not injected"
+    if fault.injected_at_s is None or rec is None:
+        why = f": {fault.error}" if fault.error else ""
+        verb = "was not injected" if fault.injected_at_s is None else "could not be analysed"
+        return f"{fault.id} {verb}{why}"
     parts = [f"{fault.id} did not recover before its watch ended"]
     if rec.truncated_by:
         parts.append(f"(watch cut short by {rec.truncated_by})")

@@ -156,14 +156,16 @@ class Fault(_Part):
     id: str
     kind: str
     description: str | None = None
-    inject_requested_at_s: float
-    # Null only when the injection itself failed (outcome "error"): the contract's other
-    # fields stay meaningful for the faults that did go in.
+    # Null when the run ended before the fault's time came (aborted), and injected_at_s
+    # also when the injection itself failed: the other faults' figures stay meaningful.
+    inject_requested_at_s: float | None = None
     injected_at_s: float | None = None
     reverted_at_s: float | None = None
     recovered_at_s: float | None = None
     actions: list[FaultAction] | None = None
-    recovery: Recovery
+    # Null when the fault could not be analysed (its injection failed): ``error`` says why.
+    recovery: Recovery | None = None
+    error: str | None = None
 
 
 class Summary(_Part):
@@ -181,7 +183,9 @@ class WorkflowLoad(_Part):
     failures: int = 0
     failed_actions: int = 0
     p95_ms: float | None = None
-    wait_beyond_slo_s: float = 0.0
+    #: Null when the producer did not measure it (shown as a dash, never as zero).
+    wait_beyond_slo_s: float | None = None
+    actions: int | None = Field(default=None, description="clinical actions attempted")
 
 
 class Load(_Part):
@@ -231,7 +235,7 @@ class Mark(_Part):
     at_s: float
     kind: str
     fault_id: str | None = None
-    label: str | None = None
+    detail: str | None = None
 
 
 class Timeline(_Part):
@@ -254,8 +258,9 @@ class SloSummary(_Part):
     """One SLO as judged: what it watched and what it expected."""
 
     name: str
-    source: str = Field(description="probe:<name> or workflow:<name>")
+    source: str = Field(description="the probe or workflow it watches")
     expect: str
+    baseline: float | None = None
     breached_s: float | None = None
 
 
@@ -263,8 +268,10 @@ class ProbeSummary(_Part):
     """A health probe's figures over the run."""
 
     name: str
-    role: Literal["clinical", "component"] = "component"
+    role: str | None = Field(default=None, description="clinical or component")
     service: str | None = None
+    samples: int | None = None
+    failures: int | None = None
     outage_s: float | None = None
     availability: float | None = None
 
@@ -274,10 +281,10 @@ class ManualRecord(_Part):
 
     id: str
     prompt: str
-    started_at_s: float | None = None
-    ended_at_s: float | None = None
+    at_s: float | None = Field(default=None, description="when the prompt was shown")
     duration_s: float | None = None
-    outcome: str | None = Field(default=None, description="done, timed_out, skipped")
+    completed: bool | None = None
+    how: str | None = Field(default=None, description="e.g. operator confirmed, timed out")
 
 
 class BlindSpotWindow(_Part):

@@ -38,6 +38,10 @@ def _gate_case(report: DrillReport, gate: Gate) -> ET.Element:
 def _fault_case(report: DrillReport, fault: Fault) -> ET.Element:
     case = ET.Element("testcase", classname=report.drill.name, name=fault.id)
     rec = fault.recovery
+    if rec is None:
+        error = ET.SubElement(case, "error", message=fmt.fault_reason(fault), type="not_analysed")
+        error.text = f"fault: {fault.id} ({fault.kind})"
+        return case
     details = (
         f"fault: {fault.id} ({fault.kind})\n"
         f"injected: {fmt.clock(fault.injected_at_s)}, reverted: {fmt.clock(fault.reverted_at_s)}\n"

@@ -53,6 +53,11 @@ def render_text(report: DrillReport) -> str:
         ]
         for f in report.faults:
             rec = f.recovery
+            if rec is None:
+                lines.append(
+                    f"| `{_cell(f.id)}` ({_cell(f.kind)}) | {_cell(fmt.fault_reason(f))} |"
+                )
+                continue
             lines.append(
                 f"| `{_cell(f.id)}` ({_cell(f.kind)}) | {fmt.secs(rec.time_to_detect_s)} | "
                 f"{fmt.secs(rec.time_to_recover_s)} | {'yes' if rec.recovered else '**no**'} | "

@@ -185,3 +185,20 @@ def test_partial_report_is_flagged(example_data: dict[str, Any], tmp_path: Path)
     example_data["partial"] = True
     html = render_html.render_text(DrillReport.model_validate(example_data))
     assert "Partial report." in html
+
+
+def test_fault_that_was_never_analysed(example_data: dict[str, Any]) -> None:
+    """A fault whose injection failed shows its error instead of recovery figures."""
+    fault = example_data["faults"][1]
+    fault.update(injected_at_s=None, recovery=None, error="docker: container not found")
+    html = render_html.render_text(DrillReport.model_validate(example_data))
+    assert "db-kill was not injected: docker: container not found" in html
+
+
+def test_fault_never_requested_has_no_band(example_data: dict[str, Any]) -> None:
+    """A fault the run never reached (aborted first) has no window to shade."""
+    fault = example_data["faults"][1]
+    fault.update(inject_requested_at_s=None, injected_at_s=None, reverted_at_s=None)
+    fault["recovery"] = None
+    page = parse(render_html.render_text(DrillReport.model_validate(example_data)))
+    assert [a["data-fault-id"] for a in page.with_class("fault-band")] == ["gateway-latency"]

@@ -92,3 +92,16 @@ def test_special_characters_are_escaped(
     schema.validate(path)
     names = [c.name for c in next(iter(junitparser.JUnitXml.fromfile(str(path))))]
     assert 'db-kill <"&">' in names
+
+
+def test_fault_not_injected_is_an_error(
+    example_data: dict[str, Any], tmp_path: Path, schema: xmlschema.XMLSchema
+) -> None:
+    """A fault whose injection failed is an <error> carrying the backend's message."""
+    example_data["faults"][1].update(injected_at_s=None, recovery=None, error="refused")
+    path = render_junit.render(DrillReport.model_validate(example_data), tmp_path)
+    schema.validate(path)
+    cases = {c.name: c for c in next(iter(junitparser.JUnitXml.fromfile(str(path))))}
+    (error,) = cases["db-kill"].result
+    assert isinstance(error, junitparser.Error)
+    assert error.message == "db-kill was not injected: refused"
