@@ -277,8 +277,9 @@ class _Reader:
                 return self._constructor.construct_yaml_int(node)
             if kind == "float":
                 return self._constructor.construct_yaml_float(node)
-        except (ValueError, OverflowError):
-            # Numbers with thousands of digits, and the like: the models reject the text.
+        except Exception:  # PyYAML's constructors fail in many ways on odd text
+            # "!!bool maybe", "!!int ''", numbers with thousands of digits: keep the text,
+            # which the models then reject with a located message.
             return value
         return value
 

@@ -339,3 +339,13 @@ def test_yaml_booleans_are_explained(tmp_path: Path, registry: FaultRegistry) ->
     problems = problems_of(write(tmp_path, DRILL.replace("name: unit", "name: no")), registry)
     assert brief(problems) == [(3, 7, "name")]
     assert problems[0].message.endswith("got no (YAML reads it as a boolean: quote it)")
+
+
+def test_explicit_core_tags_with_odd_values_keep_their_text(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """``!!bool maybe`` or ``!!int ''`` cannot crash the reader; the model rejects the text."""
+    text = DRILL.replace("name: unit", "name: !!int ''").replace("at: 2s", "at: !!bool maybe")
+    problems = problems_of(write(tmp_path, text), registry)
+    assert brief(problems) == [(3, 7, "name"), (13, 9, "faults[0].at")]
+    assert "'maybe'" in problems[1].message
