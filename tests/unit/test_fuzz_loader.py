@@ -176,7 +176,8 @@ def mutated(draw: st.DrawFn) -> bytes:
             scalar = draw(yaml_scalars)
             text = yaml.safe_dump(scalar, default_flow_style=True).strip()
             text = text.removesuffix("...").strip()
-            lines[i] = key + b": " + text.encode("utf-8", "surrogatepass")
+            tag = draw(st.sampled_from([b"", b"", b"!!bool ", b"!!int ", b"!!float ", b"!!null "]))
+            lines[i] = key + b": " + tag + text.encode("utf-8", "surrogatepass")
             data = bytearray(b"\n".join(lines))
     return bytes(data)
 
