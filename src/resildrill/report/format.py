@@ -7,6 +7,9 @@ three renderers never disagree. Formatting only: nothing here derives a new figu
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from resildrill.report.model import DrillReport, Fault, Gate, Scalar
 
 __all__ = [
@@ -48,6 +51,7 @@ _GATES: dict[str, tuple[str, str | None]] = {
     "max_writes_lost": ("Acknowledged writes lost", None),
     "max_writes_duplicated": ("Acknowledged writes duplicated", None),
     "max_failed_actions": ("Failed clinical actions", None),
+    "regression": ("No regression against this drill's recent runs", None),
 }
 
 
@@ -108,9 +112,11 @@ def gate_label(gate: Gate) -> str:
     return f"{label} ({qualifier})" if qualifier else label
 
 
-def _scalar(value: Scalar | None, unit: str | None) -> str:
+def _scalar(value: Scalar | dict[str, Any] | list[Any] | None, unit: str | None) -> str:
     if value is None:
         return DASH
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str):
@@ -132,7 +138,7 @@ def gate_value(gate: Gate) -> str:
 def gate_limit(gate: Gate) -> str:
     """The gate's limit with its direction: ``≤ 10.0 s``, ``≥ 99.00%``, ``yes``."""
     text = _scalar(gate.limit, _gate_unit(gate))
-    if isinstance(gate.limit, bool) or gate.limit is None:
+    if not isinstance(gate.limit, int | float) or isinstance(gate.limit, bool):
         return text
     return ("≥ " if gate.name.startswith("min_") else "≤ ") + text
 

@@ -213,8 +213,9 @@ class Gate(_Part):
     """
 
     name: str
-    limit: Scalar | None = None
-    value: Scalar | None = None
+    # Usually a number or a bool; a gate of its own kind (regression) may give an object.
+    limit: Scalar | dict[str, Any] | list[Any] | None = None
+    value: Scalar | dict[str, Any] | list[Any] | None = None
     passed: bool
     unit: str | None = None
     reason: str | None = None

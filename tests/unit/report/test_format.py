@@ -33,3 +33,15 @@ def test_gate_wording() -> None:
     assert fmt.gate_label(named) == "Failed clinical actions (nurse_observations)"
     assert fmt.gate_limit(named) == "≤ 0"
     assert fmt.gate_reason(Gate(name="x", passed=False, reason="because")) == "because"
+
+
+def test_gate_with_an_object_limit() -> None:
+    """A gate whose limit is an object (regression) still reads, without a direction."""
+    gate = Gate(
+        name="regression",
+        limit={"metric": "time_to_recover", "margin": 0.2},
+        value=None,
+        passed=False,
+    )
+    assert fmt.gate_limit(gate) == '{"margin": 0.2, "metric": "time_to_recover"}'
+    assert "no value could be measured" in fmt.gate_reason(gate)
