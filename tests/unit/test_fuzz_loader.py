@@ -230,7 +230,8 @@ def check(folder: Path, raw: bytes) -> None:
     """Load one case: a drill, or InvalidInput with every problem located, within 1 s."""
     path = folder / "drill.yaml"
     path.write_bytes(raw)
-    started = time.perf_counter()
+    # CPU time, not wall time: the machine is shared, and a busy neighbour is not our cost.
+    started = time.process_time()
     try:
         loaded = load_drill(path, REGISTRY)
     except InvalidInput as exc:
@@ -242,7 +243,7 @@ def check(folder: Path, raw: bytes) -> None:
             assert 1 <= problem.line <= lines and problem.col >= 1 and problem.path
     else:
         assert isinstance(loaded, LoadedDrill)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 FUZZ = settings(

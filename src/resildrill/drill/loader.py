@@ -505,7 +505,9 @@ def _problems_from(
     from resildrill.plugins import unknown_kind_message
 
     problems: list[Problem] = []
-    for err in exc.errors(include_url=False):
+    # Only MAX_PROBLEMS lines are printed; locating thousands more would only cost time.
+    # Pydantic lists errors field by field and item by item, close to file order.
+    for err in exc.errors(include_url=False)[: 20 * MAX_PROBLEMS]:
         raw_loc: Loc = tuple(err["loc"])
         kind = err["type"]
         where = _walk(model, raw_loc, data)
