@@ -45,6 +45,8 @@ _COMMAND_MODULES = (
     "target",
     "demo",
     "proxy",
+    "history",
+    "compare",
 )
 
 for _name in _COMMAND_MODULES:

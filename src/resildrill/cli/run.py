@@ -29,11 +29,17 @@ def run_drill_file(
     yes: bool = False,
     allow_production: bool = False,
     live: bool | None = None,
+    history: bool = True,
 ) -> int:
-    """Run a drill file end to end; returns the exit code."""
+    """Run a drill file end to end; returns the exit code.
+
+    The run history (``$RESILDRILL_HISTORY``) is read for the report's ``trend`` and the
+    regression gate, and the run is appended to it unless ``history`` is False.
+    """
     from resildrill import pipeline
     from resildrill.cli.output import LiveView, console, print_result
     from resildrill.drill.loader import load_drill
+    from resildrill.history import apply_history, record_run
     from resildrill.plugins import FaultRegistry
     from resildrill.runner.runner import DrillRunner, default_prompt
 
@@ -69,7 +75,11 @@ def run_drill_file(
         record = runner.run()
     analysis = pipeline.judge(record)
     report = pipeline.build_report(record, analysis)
+    # The regression gate compares with the runs before this one, so read before appending.
+    report = apply_history(report, drill.spec.gates.regression)
     pipeline.write_json(report, record.run_dir)
+    if history:
+        record_run(report, record.run_dir / "report.json")
     written = render_reports(report, record.run_dir)
     print_result(report)
     console.print(f"report: {record.run_dir / 'report.json'}")
@@ -100,6 +110,13 @@ def register(app: typer.Typer) -> None:
         allow_production: Annotated[
             bool, typer.Option("--allow-production", help="permit a production target")
         ] = False,
+        history: Annotated[
+            bool,
+            typer.Option(
+                "--history/--no-history",
+                help="append the run to the run history ($RESILDRILL_HISTORY)",
+            ),
+        ] = True,
     ) -> None:
         """Run a drill: baseline, inject each fault, revert it, watch recovery, write reports.
 
@@ -111,7 +128,12 @@ def register(app: typer.Typer) -> None:
         if not drill.exists():
             raise InvalidInput(f"{drill}: no such file")
         code = run_drill_file(
-            drill, out=out, preflight_only=preflight, yes=yes, allow_production=allow_production
+            drill,
+            out=out,
+            preflight_only=preflight,
+            yes=yes,
+            allow_production=allow_production,
+            history=history,
         )
         sys.stdout.flush()
         raise typer.Exit(code)
