@@ -2,7 +2,7 @@
 
 Prints every problem as ``file:line:col: path: message`` (warnings carry ``warning:``
 before the message), file names exactly as given. Exit 2 when any error was found, else 0
-with ``ok: N file(s)`` on stderr.
+with ``ok: N file(s)`` on stderr. A folder given stands for the YAML files in it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ HELP = """Check drill and target files (kind: Drill / kind: Target) without runn
 Every problem is printed on its own line as FILE:LINE:COL: PATH: MESSAGE, for example
 drills/x.yaml:12:9: faults[0].duration: duration '90' needs a unit. A drill's target file
 is checked too. Warnings (such as overlapping faults) are printed but do not fail.
+A folder stands for the *.yaml files in it.
 
 Exit code: 0 when every file is valid, 2 when any has an error.
 """
@@ -28,10 +29,30 @@ def register(app: typer.Typer) -> None:
     @app.command("validate", help=HELP)
     def _cmd(
         files: list[Path] = typer.Argument(  # noqa: B008 - typer's declaration style
-            ..., metavar="FILE...", help="drill or target files", show_default=False
+            ...,
+            metavar="FILE...",
+            help="drill or target files, or folders of them",
+            show_default=False,
         ),
     ) -> None:
-        raise typer.Exit(validate_files([str(f) for f in files]))
+        names = expand(files)
+        if not names:
+            # An empty folder must not pass a CI gate as "ok: 0 file(s)".
+            typer.echo("resildrill: no .yaml files found in the given folders", err=True)
+            raise typer.Exit(2)
+        raise typer.Exit(validate_files(names))
+
+
+def expand(paths: list[Path]) -> list[str]:
+    """Files as given; a folder stands for the ``*.yaml`` and ``*.yml`` files in it."""
+    names: list[str] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            names += [str(p) for p in found if p.is_file()]
+        else:
+            names.append(str(path))
+    return names
 
 
 def validate_files(files: list[str]) -> int:

@@ -129,3 +129,12 @@ def test_console_script_says_ok_for_valid_files() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout == ""
     assert proc.stderr.strip() == "ok: 2 file(s)"
+
+
+def test_a_folder_stands_for_its_yaml_files(tmp_path: Path) -> None:
+    """``validate FOLDER`` checks every YAML file in it; an empty folder is an error."""
+    code, lines, err = run_validate(DRILLS / "valid")
+    assert code == 0 and "ok: 2 file(s)" in err
+    assert [Path(line.split(":")[0]).name for line in lines] == ["overlap-warning.yaml"]
+    empty = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert empty.exit_code == 2 and "no .yaml files" in empty.stderr
