@@ -16,6 +16,7 @@ class Handler(BaseHTTPRequestHandler):
         body = b'{"status":"ok"}' if self.path.startswith("/healthz") else b"{}"
         self.send_response(200 if self.path.startswith("/healthz") else 404)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Service", "tiny-test-service")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -53,6 +53,11 @@ def run_drill_file(
             f"{drill.target.path}: target {target.name!r} is a production system; "
             "drills run against staging (use --allow-production only with an approval)"
         )
+    if target.environment == "production" and not target.approved_by:
+        raise ProductionRefused(
+            f"{drill.target.path}: --allow-production needs the target to name who approved "
+            "the drill ('approved_by')"
+        )
     with LiveView(live) as view:
         runner = DrillRunner(
             drill,

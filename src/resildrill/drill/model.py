@@ -191,6 +191,38 @@ class ToxiproxySpec(Frozen):
     proxies: dict[str, ProxyRoute] = Field(default_factory=dict)
 
 
+class IdentityCheck(Frozen):
+    """How the runner makes sure it talks to the system the target file means.
+
+    A self-declared ``environment: staging`` is the weakest guard: before injecting, the
+    runner fetches ``url`` and requires a response header (``header`` and ``value``) or the
+    ``software.name`` of a FHIR CapabilityStatement (``fhir_software``) to match.
+    """
+
+    url: str
+    header: str | None = None
+    value: str | None = None
+    fhir_software: str | None = None
+    timeout: Duration = 2.0
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> IdentityCheck:
+        by_header = self.header is not None and self.value is not None
+        if by_header == (self.fhir_software is not None):
+            raise ValueError("identity needs either 'header' and 'value', or 'fhir_software'")
+        return self
+
+
+class Webhook(Frozen):
+    """A URL that receives JSON when a drill starts, halts and ends (on-call staff notice)."""
+
+    url: str
+    events: list[Literal["start", "halt", "end"]] = Field(
+        default_factory=lambda: ["start", "halt", "end"]
+    )
+    timeout: Duration = 2.0
+
+
 class TargetSpec(Frozen):
     """A system under test: its environment, services and probes."""
 
@@ -209,6 +241,11 @@ class TargetSpec(Frozen):
         description="how 'resildrill target up' starts the system (bundled stacks only)",
     )
     toxiproxy: ToxiproxySpec | None = None
+    identity: IdentityCheck | None = None
+    notify: list[Webhook] = Field(default_factory=list)
+    approved_by: str | None = Field(
+        default=None, description="who approved drills against a production target"
+    )
 
     @model_validator(mode="after")
     def _probe_names_unique(self) -> TargetSpec:
@@ -409,6 +446,40 @@ class Gates(Frozen):
     )
 
 
+class HaltCondition(Frozen):
+    """Stop the drill and revert everything when clinicians are hurt more than agreed.
+
+    Either ``when`` (a condition on a probe or workflow, e.g. ``error_rate > 0.5``) holding
+    for ``for``, or more than ``failed_actions`` failed requests in a workflow since the first
+    injection. Checked at timeline resolution (100 ms).
+    """
+
+    name: str | None = None
+    probe: str | None = None
+    workflow: str | None = None
+    when: SLOExpr | None = None
+    for_: Duration = Field(default=0.1, alias="for")
+    failed_actions: int | None = Field(default=None, ge=0)
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _shape(self) -> HaltCondition:
+        if (self.probe is None) == (self.workflow is None):
+            raise ValueError("a halt condition needs exactly one of 'probe' or 'workflow'")
+        if (self.when is None) == (self.failed_actions is None):
+            raise ValueError("a halt condition needs exactly one of 'when' or 'failed_actions'")
+        if self.failed_actions is not None and self.workflow is None:
+            raise ValueError("'failed_actions' counts a workflow's failed requests")
+        return self
+
+    @property
+    def label(self) -> str:
+        """The condition's name, or one made from its parts."""
+        what = self.when.text if self.when else f"failed_actions > {self.failed_actions}"
+        return self.name or f"{self.probe or self.workflow}: {what}"
+
+
 class LoadSpec(Frozen):
     """Clinicians at work: Locust users playing clinical workflows (see load/, docs/load.md)."""
 
@@ -461,6 +532,11 @@ class DrillSpec(Frozen):
     manual: list[ManualStep] = Field(default_factory=list)
     gates: Gates = Field(default_factory=Gates)
     load: LoadSpec | None = None
+    abort_when: list[HaltCondition] = Field(default_factory=list)
+    max_fault_lifetime: Duration = Field(
+        default=600.0,
+        description="no fault outlives this, even if the runner hangs (enforced by the watchdog)",
+    )
 
     @model_validator(mode="after")
     def _ids_unique(self) -> DrillSpec:

@@ -22,17 +22,20 @@ from typing import Any
 from resildrill.clock import Clock, MonotonicClock, iso_utc
 from resildrill.drill.loader import LoadedDrill
 from resildrill.drill.model import FaultSpec
-from resildrill.errors import InjectionFailed
+from resildrill.errors import InjectionFailed, InvalidInput
 from resildrill.faults.base import AdvancingFault, FaultContext
 from resildrill.observe.metrics import TimeSeries
 from resildrill.observe.probes import Probe
 from resildrill.observe.sampler import Sampler
 from resildrill.plugins import FaultRegistry
 from resildrill.runner import registry as run_registry
+from resildrill.runner.halt import check_halts
 from resildrill.runner.journal import Journal, PendingFault
 from resildrill.runner.rollback import revert_pending
+from resildrill.runner.safety import TargetLock, check_identity, notify, stale_journals
 from resildrill.runner.signals import AbortSignals
 from resildrill.runner.timeline import Mark, TimelineStream
+from resildrill.runner.watchdog import start_watchdog
 
 CRASH_POINTS = ("intent_written", "injected", "outcome_written", "revert_issued")
 _TICK_S = 0.02
@@ -76,6 +79,8 @@ class RunRecord:
     reason: str | None = None
     load: Any = None
     integrity: Any = None
+    halted_at_s: float | None = None
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -172,6 +177,32 @@ class DrillRunner:
         """Run the drill. Always reverts what it injected; never raises for a fault's failure."""
         wall_t0 = self.clock.wall()
         run_id = new_run_id(self.spec.name, wall_t0)
+        target_spec = self.drill.target.spec
+        lock = TargetLock(target_spec.name)
+        lock.acquire(run_id)
+        try:
+            stale = stale_journals(self.out_dir, target_spec.name)
+            if stale:
+                raise InvalidInput(
+                    f"an earlier run against {target_spec.name!r} left faults injected; "
+                    f"undo them first: resildrill rollback {stale[0]}"
+                    + (
+                        f" (and {len(stale) - 1} more: resildrill rollback --all)"
+                        if len(stale) > 1
+                        else ""
+                    )
+                )
+            if target_spec.identity is not None:
+                why = check_identity(target_spec.identity)
+                if why:
+                    raise InvalidInput(
+                        f"{self.drill.target.path}: identity: {why}; nothing injected"
+                    )
+            return self._run(run_id, wall_t0)
+        finally:
+            lock.release()
+
+    def _run(self, run_id: str, wall_t0: float) -> RunRecord:
         run_dir = self.out_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=False)
         ctx = self._ctx(run_id)
@@ -218,8 +249,21 @@ class DrillRunner:
             drill=str(self.drill.path),
             target=self.drill.target.spec.name,
         )
+        heartbeat = run_dir / "heartbeat"
+        beat_tmp = run_dir / "heartbeat.tmp"
+        heartbeat.write_text(f"{self.clock.monotonic()}")
+        # Docker reverts are confirmed within 15 s: a runner silent for longer is stuck.
+        watchdog = start_watchdog(run_dir, stale_after=20.0)
         sampler = Sampler(probes)
         health: dict[str, bool | None] = {p.name: None for p in probes}
+        fenced_file = run_dir / "FENCED"
+        last_beat = [0.0]
+
+        def beat() -> None:
+            mono = self.clock.monotonic()
+            beat_tmp.write_text(f"{mono}")
+            beat_tmp.replace(heartbeat)  # atomic: the watchdog never reads a torn beat
+            last_beat[0] = mono
 
         # Build the step plan: (offset from t0, order, action, fault run or manual step).
         runs: list[FaultRun] = []
@@ -293,9 +337,24 @@ class DrillRunner:
                             fr.reverted_at_s = action["at_s"]
                         mark("action", fr.spec.id, str(action.get("action", "")))
 
+        armed: list[float] = []
+
         def wait_until(target_s: float, signals: AbortSignals) -> str | None:
             while True:
                 pump()
+                mono = self.clock.monotonic()
+                if mono - last_beat[0] >= 0.1:
+                    beat()
+                if fenced_file.exists():
+                    return "fenced by the watchdog: " + fenced_file.read_text().strip()
+                halt = check_halts(self.spec.abort_when, series, armed[0] if armed else None)
+                if halt:
+                    record.halted_at_s = round(now_s(), 4)
+                    mark("halt", None, halt)
+                    record.notices += notify(
+                        self.drill.target.spec, "halt", {"run_id": run_id, "reason": halt}
+                    )
+                    return halt
                 advance_active()
                 reason = abort_reason(signals)
                 if reason:
@@ -312,7 +371,11 @@ class DrillRunner:
 
         def inject(fr: FaultRun) -> None:
             backend = self.registry.backend(fr.spec.kind)
+            if fenced_file.exists():
+                raise InjectionFailed("fenced by the watchdog; nothing more is injected")
             fr.inject_requested_at_s = round(now_s(), 4)
+            if not armed:
+                armed.append(fr.inject_requested_at_s)
             mark("inject_requested", fr.spec.id)
             try:
                 recipe = backend.prepare(fr.spec, ctx)
@@ -320,6 +383,8 @@ class DrillRunner:
                 fr.error = str(exc)
                 mark("inject_failed", fr.spec.id, str(exc))
                 raise
+            # The watchdog reverts a fault past this point even if the runner is alive.
+            recipe["_expires_at"] = self.clock.monotonic() + self.spec.max_fault_lifetime
             journal.append("intent", fault_id=fr.spec.id, kind=fr.spec.kind, recipe=recipe)
             fr.recipe = recipe
             fr.active = True
@@ -345,6 +410,7 @@ class DrillRunner:
             fr.revert_requested_at_s = round(now_s(), 4)
             mark("revert_requested", fr.spec.id)
             pending = PendingFault(fr.spec.id, fr.spec.kind, fr.recipe, True)
+            beat()
             _maybe_crash("revert_issued")
             ok, detail = revert_pending(pending, self.registry, journal)
             fr.active = False
@@ -388,6 +454,15 @@ class DrillRunner:
 
         with AbortSignals() as signals:
             try:
+                record.notices += notify(
+                    self.drill.target.spec,
+                    "start",
+                    {
+                        "run_id": run_id,
+                        "drill": self.spec.name,
+                        "target": self.drill.target.spec.name,
+                    },
+                )
                 sampler.start(t0)
                 mark("baseline_start")
                 self.say(f"run {run_id}: baseline {baseline:g}s, report in {run_dir}")
@@ -431,6 +506,15 @@ class DrillRunner:
                 mark("end", None, record.status)
                 journal.append("run_end", status=record.status, reason=record.reason)
                 journal.close()
+                try:
+                    watchdog.wait(timeout=3)
+                except Exception:
+                    watchdog.kill()
+                record.notices += notify(
+                    self.drill.target.spec,
+                    "end",
+                    {"run_id": run_id, "status": record.status, "reason": record.reason},
+                )
                 stream.close()
                 run_registry.unregister_run(run_id)
         return record

@@ -1,0 +1,122 @@
+"""Guards a run passes before it may touch a target, and the notices it sends.
+
+- one drill per target at a time (an advisory ``flock`` in the state folder, released by
+  the kernel if the runner dies);
+- no run while an earlier run against the same target left a journal with faults still
+  injected (``resildrill rollback --all`` clears them);
+- the target is the system the file means (a declared response header, or the software
+  name of its FHIR CapabilityStatement);
+- webhooks tell on-call staff a drill started, halted and ended. A webhook that fails is
+  reported, never fatal: a notice must not stop a revert.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+from resildrill.drill.model import IdentityCheck, TargetSpec
+from resildrill.errors import InvalidInput
+from resildrill.runner.journal import pending_faults, read_journal
+from resildrill.runner.registry import active_runs, state_dir
+
+
+class TargetLock:
+    """Held for the whole run; a second drill against the same target is refused at once."""
+
+    def __init__(self, target_name: str) -> None:
+        self.path = state_dir().parent / "locks" / f"{target_name}.lock"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = None
+
+    def acquire(self, run_id: str) -> None:
+        f = self.path.open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another run"
+            f.close()
+            raise InvalidInput(
+                f"another drill is running against this target ({holder}); "
+                "one drill per target at a time"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"run {run_id}, pid {os.getpid()}\n")
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def stale_journals(out_dir: Path, target_name: str) -> list[Path]:
+    """Journals under ``out_dir`` for this target with faults still pending and no live runner."""
+    live = {Path(r["run_dir"]).resolve() for r in active_runs() if r["alive"]}
+    stale = []
+    for path in sorted(out_dir.glob("*/journal.jsonl")):
+        if path.parent.resolve() in live:
+            continue
+        try:
+            records = read_journal(path)
+        except InvalidInput:
+            continue
+        if records and records[0].get("target_name") == target_name and pending_faults(records):
+            stale.append(path)
+    return stale
+
+
+def check_identity(identity: IdentityCheck) -> str | None:
+    """None when the target answers as declared, else why not (touches nothing)."""
+    request = urllib.request.Request(identity.url, headers={"Accept": "application/fhir+json"})
+    try:
+        with urllib.request.urlopen(request, timeout=identity.timeout) as response:
+            headers = response.headers
+            body = response.read(1_000_000)
+    except (urllib.error.URLError, OSError) as exc:
+        return f"identity check: cannot reach {identity.url}: {exc}"
+    if identity.header is not None:
+        got = headers.get(identity.header)
+        if got != identity.value:
+            return (
+                f"identity check: {identity.url} header {identity.header!r} is {got!r}, "
+                f"expected {identity.value!r}"
+            )
+        return None
+    try:
+        name = json.loads(body).get("software", {}).get("name")
+    except (ValueError, AttributeError):
+        name = None
+    if name != identity.fhir_software:
+        return (
+            f"identity check: {identity.url} software.name is {name!r}, "
+            f"expected {identity.fhir_software!r}"
+        )
+    return None
+
+
+def notify(target: TargetSpec, event: str, payload: dict[str, Any]) -> list[str]:
+    """POST ``payload`` to each webhook subscribed to ``event``; returns failures as text."""
+    failures = []
+    body = json.dumps({"event": event, **payload}, default=str).encode()
+    for hook in target.notify:
+        if event not in hook.events:
+            continue
+        request = urllib.request.Request(
+            hook.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=hook.timeout) as response:
+                response.read(1024)
+        except (urllib.error.URLError, OSError) as exc:
+            failures.append(f"webhook {hook.url} ({event}): {exc}")
+    return failures
