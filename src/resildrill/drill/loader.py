@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+from pydantic.fields import FieldInfo
 from yaml.constructor import SafeConstructor
 from yaml.nodes import ScalarNode
 
@@ -410,6 +411,12 @@ def _kind_tag(model: type[BaseModel]) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _fields_by_key(model: type[BaseModel]) -> dict[str, FieldInfo]:
+    """A model's fields by the key written in YAML (the alias, such as ``for``)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
+
+
 def _descend(candidates: list[Any], elem: str | int) -> tuple[list[Any], bool]:
     found: list[Any] = []
     tagged = False
@@ -418,7 +425,7 @@ def _descend(candidates: list[Any], elem: str | int) -> tuple[list[Any], bool]:
         inner: list[Any] = []
         tag = False
         if _is_model(cand):
-            info = cand.model_fields.get(str(elem))
+            info = _fields_by_key(cand).get(str(elem))
             if info is not None:
                 inner, tag = _unwrap(info.annotation)
         elif origin in (list, tuple) and isinstance(elem, int):
@@ -526,7 +533,7 @@ def _problems_from(
             problems.append(Problem(smap.file, *smap.position(loc[:-1]), format_path(loc), message))
             continue
         elif kind == "extra_forbidden":
-            allowed = sorted(where.owner.model_fields) if where.owner is not None else []
+            allowed = sorted(_fields_by_key(where.owner)) if where.owner is not None else []
             problems.append(
                 smap.problem(loc, _unknown_key_message(str(loc[-1]), allowed), key=True)
             )

@@ -161,18 +161,25 @@ def test_plugin_kind_fields_are_validated_by_their_own_model(tmp_path: Path) -> 
         kind: Literal["latency"]
         proxy: str
         latency: int = Field(ge=0)
+        from_: Literal["client", "server"] = Field(default="client", alias="from")
 
     class LatencyBackend(ProcessFaultBackend):
         kind: ClassVar[str] = "latency"
         spec_model: ClassVar[type[FaultSpec]] = LatencySpec
 
     registry = FaultRegistry({"process": ProcessFaultBackend, "latency": LatencyBackend})
-    text = DRILL + "  - {id: slow, kind: latency, proxy: db, latency: -1, at: 1s, proxi: x}\n"
+    text = DRILL + (
+        "  - {id: slow, kind: latency, proxy: db, latency: -1, at: 1s, proxi: x,"
+        " from: up, frm: client}\n"
+    )
     problems = problems_of(write(tmp_path, text), registry)
     assert [(p.path, p.message[:30]) for p in problems] == [
         ("faults[1].latency", "Input should be greater than o"),
         ("faults[1].proxi", "unknown key 'proxi' (did you m"),
+        ("faults[1].from", "Input should be 'client' or 's"),
+        ("faults[1].frm", "unknown key 'frm' (did you mea"),
     ]
+    assert problems[-1].message == "unknown key 'frm' (did you mean 'from'?)"
     assert all(p.line == 15 for p in problems)
 
 
