@@ -145,7 +145,7 @@ class _Chart:
         self.span = max(report.duration_s, self.n * self.res, 1e-9)
         self.k = max(1, math.ceil(self.n / MAX_POINTS))
         self.svg = _Svg()
-        self.y = 44.0  # room above the first panel for the fault labels
+        self.y = 54.0  # room above the first panel for the fault labels
         self.top = self.y
         self.workflows = _names(self.timeline.series, "workflow", "requests") or _names(
             self.timeline.series, "workflow", "p95_ms"
@@ -438,7 +438,7 @@ class _Chart:
     def faults_and_marks(self) -> list[str]:
         """Fault bands and recovery markers; drawn after the panels so they span all of them."""
         overlay: list[str] = []
-        top, bottom = self.top - 30, self.bottom
+        top, bottom = self.top - 42, self.bottom
         for fault in self.report.faults:
             start = (
                 fault.injected_at_s
