@@ -325,4 +325,6 @@ def test_gateway_and_total_loss_heal_after_the_restart_delay(ehr: RunningStack) 
         f"all API processes {outages['total']:.2f} s (restart_delay 1 s)"
     )
     for outage in outages.values():
-        assert 1.0 <= outage < 4.0
+        # at least the restart delay; the upper bound leaves room for Python start-up on a
+        # busy shared machine (measured 1.4 s / 3.8 s idle, 2.2 s / 5.2 s under load)
+        assert 1.0 <= outage < 8.0
