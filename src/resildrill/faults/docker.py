@@ -1,0 +1,664 @@
+"""Fault kind ``docker``: crash, kill, stop, pause, restart and CPU-throttle containers.
+
+Owns container faults through the Docker Engine API (the ``docker`` SDK, imported lazily:
+``pip install 'resildrill[docker]'``), against the engine ``DOCKER_HOST`` names or the one
+a fault gives in ``docker_host``. Containers are chosen by name, by labels, or by compose
+project and service (the ``com.docker.compose.*`` labels, so no compose binary is needed);
+``count: N`` picks N of the running matches, reproducibly from ``seed`` (the blast radius).
+
+The restart-policy trap: a kill or stop *through the API* marks the container as stopped by
+hand, so Docker never applies its restart policy. ``crash`` therefore SIGKILLs the
+container's main process (``State.Pid``) from the host, as a real crash would, and its
+restart policy brings it back; on an engine whose processes this host cannot see, a short
+helper container in the host's pid namespace sends the signal instead.
+
+The recipe journalled before acting holds each container's id and prior state (running,
+paused, NanoCpus/CpuQuota/CpuPeriod, StartedAt, RestartCount, pid with its start time) and
+the engine address, so ``resildrill rollback`` restores them from the journal alone. Every
+engine call carries a deadline (``api_timeout``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import signal as signal_module
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from resildrill.drill.model import Duration, FaultSpec, Frozen
+from resildrill.errors import InjectionFailed, ToolFailed
+from resildrill.faults.base import FaultContext, Recipe
+from resildrill.faults.process import proc_start_time
+
+__all__ = [
+    "ComposeSelector",
+    "ContainerSelector",
+    "DockerFaultBackend",
+    "DockerFaultSpec",
+    "client_for",
+    "engine_address",
+    "import_docker",
+]
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+HELPER_LABEL = "org.resildrill.helper"
+#: Docker's own CFS period when a limit is given as NanoCpus (``--cpus``).
+DEFAULT_CPU_PERIOD = 100_000
+#: How often ``advance`` asks the engine whether a crashed container is back.
+POLL_INTERVAL_S = 0.2
+
+Action = Literal["crash", "kill", "stop", "pause", "restart", "throttle"]
+
+
+class ComposeSelector(Frozen):
+    """Containers of a compose project (and service), found by their compose labels."""
+
+    project: str
+    service: str | None = None
+
+
+class ContainerSelector(Frozen):
+    """Which containers a fault may hit; every condition given must hold."""
+
+    name: str | None = Field(default=None, description="exact container name")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels that must match")
+    compose: ComposeSelector | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ContainerSelector:
+        if self.name is None and not self.labels and self.compose is None:
+            raise ValueError("select needs at least one of 'name', 'labels' or 'compose'")
+        return self
+
+    def label_filters(self) -> dict[str, str]:
+        """Every label condition, compose ones included."""
+        labels = dict(self.labels)
+        if self.compose is not None:
+            labels[COMPOSE_PROJECT] = self.compose.project
+            if self.compose.service is not None:
+                labels[COMPOSE_SERVICE] = self.compose.service
+        return labels
+
+    def describe(self) -> str:
+        """The selector in words, for messages."""
+        parts = [f"name={self.name}"] if self.name else []
+        parts += [f"{k}={v}" for k, v in sorted(self.label_filters().items())]
+        return ", ".join(parts)
+
+
+class DockerFaultSpec(FaultSpec):
+    """Crash, kill, stop, pause, restart or CPU-throttle containers through the Docker API."""
+
+    kind: Literal["docker"]
+    action: Action = Field(
+        description="crash: SIGKILL of the main process from the host (restart policy "
+        "applies); kill/stop: through the API (restart policy off); pause; restart; throttle"
+    )
+    select: ContainerSelector
+    count: int | None = Field(
+        default=None, ge=1, description="how many of the running matches to hit; default all"
+    )
+    seed: int = Field(default=0, description="seeds the choice of 'count' containers")
+    recovery: Literal["orchestrator", "drill"] | None = Field(
+        default=None,
+        description="orchestrator: the restart policy must bring it back (measured from "
+        "injection); drill: the drill starts what it stopped after 'duration'. Default: "
+        "orchestrator for crash and restart, drill otherwise",
+    )
+    signal: str = Field(default="SIGKILL", description="kill: the signal sent through the API")
+    cpus: float | None = Field(default=None, gt=0, le=1024, description="throttle: CPUs allowed")
+    cpu_quota: int | None = Field(
+        default=None, ge=1000, description="throttle: CFS quota in µs per the container's period"
+    )
+    stop_timeout: Duration = Field(default=10.0, description="stop/restart: grace before SIGKILL")
+    docker_host: str | None = Field(
+        default=None, description="engine address; default: $DOCKER_HOST, else the local socket"
+    )
+    api_timeout: Duration = Field(default=10.0, description="deadline of each engine call")
+    crash_via: Literal["auto", "host", "helper"] = Field(
+        default="auto",
+        description="crash: signal from this host (pid visible here), from a helper container "
+        "in the engine host's pid namespace (remote engines), or whichever works",
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> DockerFaultSpec:
+        throttle = self.action == "throttle"
+        if throttle and (self.cpus is None) == (self.cpu_quota is None):
+            raise ValueError("throttle needs exactly one of 'cpus' or 'cpu_quota'")
+        if not throttle and (self.cpus is not None or self.cpu_quota is not None):
+            raise ValueError("'cpus' and 'cpu_quota' apply to action 'throttle' only")
+        if self.action != "kill" and self.signal != "SIGKILL":
+            raise ValueError("'signal' applies to action 'kill' only")
+        if self.action == "kill":
+            _signal_number(self.signal)
+        recovery = self.effective_recovery
+        if self.action in ("pause", "throttle") and recovery != "drill":
+            raise ValueError(f"{self.action} is always ended by the drill (recovery: drill)")
+        if self.action == "restart" and recovery != "orchestrator":
+            raise ValueError("restart brings the container back itself (recovery: orchestrator)")
+        if recovery == "drill" and self.duration is None:
+            raise ValueError(
+                f"{self.action} with recovery 'drill' needs a 'duration' (when to put it back)"
+            )
+        return self
+
+    @property
+    def effective_recovery(self) -> str:
+        """The recovery mode, defaults applied."""
+        if self.recovery is not None:
+            return self.recovery
+        return "orchestrator" if self.action in ("crash", "restart") else "drill"
+
+
+def _signal_number(name: str) -> int:
+    sig = name.upper()
+    sig = sig if sig.startswith("SIG") else f"SIG{sig}"
+    try:
+        return int(signal_module.Signals[sig])
+    except KeyError:
+        raise ValueError(f"unknown signal {name!r}") from None
+
+
+# --- the engine connection -------------------------------------------------------------------
+
+_CLIENTS: dict[tuple[str, str | None, int], Any] = {}
+_LAST_POLL: dict[str, float] = {}
+
+
+def import_docker() -> Any:
+    try:
+        import docker
+    except ImportError:
+        raise ToolFailed(
+            "the docker fault kind needs the Docker SDK: pip install 'resildrill[docker]'"
+        ) from None
+    return docker
+
+
+def engine_address(spec_host: str | None = None) -> str:
+    """The engine a fault talks to: its own ``docker_host``, else $DOCKER_HOST, else local."""
+    return spec_host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def client_for(docker_host: str, *, timeout_s: float = 10.0, cert_path: str | None = None) -> Any:
+    """A (cached) SDK client for one engine, every call bounded by ``timeout_s``."""
+    key = (docker_host, cert_path, max(1, math.ceil(timeout_s)))
+    if key not in _CLIENTS:
+        docker = import_docker()
+        env = {"DOCKER_HOST": docker_host}
+        if cert_path:
+            env.update({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": cert_path})
+        try:
+            _CLIENTS[key] = docker.from_env(environment=env, timeout=key[2])
+        except docker.errors.DockerException as exc:
+            raise ToolFailed(f"cannot reach the Docker engine at {docker_host}: {exc}") from None
+    return _CLIENTS[key]
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:
+    docker = import_docker()
+    import requests
+
+    return (docker.errors.DockerException, requests.RequestException, OSError)
+
+
+def _recipe_client(recipe: Recipe) -> Any:
+    return client_for(
+        recipe["docker_host"], timeout_s=recipe["api_timeout_s"], cert_path=recipe.get("cert_path")
+    )
+
+
+def _inspect(client: Any, cid: str) -> dict[str, Any] | None:
+    """``docker inspect`` of one container, or None when it no longer exists."""
+    docker = import_docker()
+    try:
+        return dict(client.api.inspect_container(cid))
+    except docker.errors.NotFound:
+        return None
+
+
+def _update_resources(client: Any, cid: str, body: dict[str, int]) -> None:
+    # The SDK's Container.update() has no NanoCpus, so post the documented body ourselves.
+    api = client.api
+    api._raise_for_status(api._post_json(api._url("/containers/{0}/update", cid), data=body))
+
+
+def _parse_docker_time(text: str) -> float | None:
+    """An engine timestamp (RFC 3339 with nanoseconds) as a POSIX time."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, frac = text.rstrip("Z").partition(".")
+    micro = (frac + "000000")[:6] if frac else "0"
+    try:
+        stamp = datetime.fromisoformat(f"{head}.{micro}+00:00")
+    except ValueError:
+        return None
+    return stamp.timestamp()
+
+
+# --- selection ----------------------------------------------------------------------------
+
+
+def select_containers(client: Any, spec: DockerFaultSpec) -> tuple[list[dict[str, Any]], int]:
+    """The containers ``spec`` hits (summaries from the engine) and how many matched at all.
+
+    Matches are the running, unpaused containers meeting every condition; ``count`` of them
+    are drawn with ``random.Random(seed)`` from the matches sorted by name, so the same
+    containers are chosen again for the same seed and the same system.
+    """
+    labels = spec.select.label_filters()
+    filters: dict[str, Any] = {}
+    if labels:
+        filters["label"] = [f"{k}={v}" for k, v in sorted(labels.items())]
+    found = client.api.containers(all=True, filters=filters)
+    matches = []
+    for c in found:
+        names = [n.lstrip("/") for n in c.get("Names") or []]
+        if spec.select.name is not None and spec.select.name not in names:
+            continue
+        c["_name"] = names[0] if names else c["Id"][:12]
+        matches.append(c)
+    running = sorted(
+        (c for c in matches if c.get("State") == "running"), key=lambda c: str(c["_name"])
+    )
+    if spec.count is None:
+        return running, len(matches)
+    if spec.count > len(running):
+        return [], len(matches)
+    chosen = random.Random(spec.seed).sample(running, spec.count)
+    return sorted(chosen, key=lambda c: str(c["_name"])), len(matches)
+
+
+def _prior_state(attrs: dict[str, Any]) -> dict[str, Any]:
+    state = attrs.get("State") or {}
+    host = attrs.get("HostConfig") or {}
+    pid = int(state.get("Pid") or 0)
+    return {
+        "id": attrs["Id"],
+        "name": str(attrs.get("Name", "")).lstrip("/"),
+        "image": attrs.get("Image"),
+        "status": state.get("Status"),
+        "paused": bool(state.get("Paused")),
+        "started_at": state.get("StartedAt"),
+        "restart_count": int(attrs.get("RestartCount") or 0),
+        "restart_policy": (host.get("RestartPolicy") or {}).get("Name") or "no",
+        "pid": pid,
+        # None when this host cannot see the engine's processes (a remote engine).
+        "pid_start_time": proc_start_time(pid) if pid and _pid_in_container(pid, attrs) else None,
+        "nano_cpus": int(host.get("NanoCpus") or 0),
+        "cpu_quota": int(host.get("CpuQuota") or 0),
+        "cpu_period": int(host.get("CpuPeriod") or 0),
+        "binds": list(host.get("Binds") or []),
+    }
+
+
+def _pid_in_container(pid: int, attrs: dict[str, Any]) -> bool:
+    """Whether local ``pid`` is this container's process (its cgroup names the container)."""
+    try:
+        return attrs["Id"] in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+
+
+# --- CPU limits ------------------------------------------------------------------------------
+
+
+def throttle_body(prior: dict[str, Any], spec: DockerFaultSpec) -> dict[str, int]:
+    """The update that applies the throttle, written in the form the prior limit uses.
+
+    Docker refuses to mix NanoCpus with CpuQuota/CpuPeriod, and its update API reads 0 as
+    "leave unchanged", so a limit is always changed in the units it already has, and a
+    container without a limit is throttled through CpuQuota, the only one of the two that
+    can be lifted again (CpuQuota -1: no limit).
+    """
+    if prior["nano_cpus"] > 0:
+        if spec.cpus is not None:
+            return {"NanoCpus": round(spec.cpus * 1e9)}
+        assert spec.cpu_quota is not None
+        return {"NanoCpus": round(spec.cpu_quota / DEFAULT_CPU_PERIOD * 1e9)}
+    period = prior["cpu_period"] or DEFAULT_CPU_PERIOD
+    quota = spec.cpu_quota if spec.cpu_quota is not None else round((spec.cpus or 0) * period)
+    return {"CpuQuota": max(1000, quota)}
+
+
+def restore_body(prior: dict[str, Any]) -> dict[str, int]:
+    """The update that puts the prior limit back ("no limit" included)."""
+    if prior["nano_cpus"] > 0:
+        return {"NanoCpus": prior["nano_cpus"]}
+    # 0 ("never set") cannot be written back: Docker's update reads 0 as "unchanged".
+    # -1 is Docker's and the kernel's own "no limit"; the cgroup is as it was.
+    return {"CpuQuota": prior["cpu_quota"] if prior["cpu_quota"] != 0 else -1}
+
+
+def _limits_equal(host: dict[str, Any], prior: dict[str, Any]) -> bool:
+    quota = int(host.get("CpuQuota") or 0)
+    prior_quota = prior["cpu_quota"]
+    same_quota = quota == prior_quota or (quota <= 0 and prior_quota <= 0)
+    return int(host.get("NanoCpus") or 0) == prior["nano_cpus"] and same_quota
+
+
+def describe_limit(nano_cpus: int, cpu_quota: int, cpu_period: int) -> str:
+    """A CPU limit in words: '0.2 CPUs', 'quota 20000/100000 µs' or 'no limit'."""
+    if nano_cpus > 0:
+        return f"{nano_cpus / 1e9:g} CPUs"
+    if cpu_quota > 0:
+        return f"quota {cpu_quota}/{cpu_period or DEFAULT_CPU_PERIOD} µs"
+    return "no limit"
+
+
+# --- the backend -----------------------------------------------------------------------------
+
+
+class DockerFaultBackend:
+    """Container faults through the Docker Engine API, undone from the journal alone."""
+
+    kind: ClassVar[str] = "docker"
+    spec_model: ClassVar[type[FaultSpec]] = DockerFaultSpec
+
+    # -- resolution ------------------------------------------------------------------------
+
+    @staticmethod
+    def _spec(spec: FaultSpec) -> DockerFaultSpec:
+        assert isinstance(spec, DockerFaultSpec)
+        return spec
+
+    def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        s = self._spec(spec)
+        host = engine_address(s.docker_host)
+        try:
+            client = client_for(host, timeout_s=s.api_timeout)
+            client.ping()
+            chosen, matched = select_containers(client, s)
+        except ToolFailed as exc:
+            return [str(exc)]
+        except _engine_errors() as exc:
+            return [f"Docker engine at {host}: {exc}"]
+        if not chosen:
+            want = s.count if s.count is not None else "at least 1"
+            return [
+                f"select ({s.select.describe()}): {matched} container(s) match, need {want} running"
+            ]
+        problems = []
+        if s.action == "crash" and s.crash_via == "host":
+            for c in chosen:
+                attrs = _inspect(client, c["Id"]) or {}
+                pid = int((attrs.get("State") or {}).get("Pid") or 0)
+                if not pid or not _pid_in_container(pid, attrs):
+                    problems.append(
+                        f"container {c['_name']}: its process is not visible on this host "
+                        "(remote engine?); use crash_via: helper or auto"
+                    )
+        return problems
+
+    def prepare(self, spec: FaultSpec, ctx: FaultContext) -> Recipe:
+        s = self._spec(spec)
+        host = engine_address(s.docker_host)
+        client = client_for(host, timeout_s=s.api_timeout)
+        try:
+            chosen, matched = select_containers(client, s)
+            priors = []
+            for c in chosen:
+                attrs = _inspect(client, c["Id"])
+                if attrs is not None:
+                    priors.append(_prior_state(attrs))
+        except _engine_errors() as exc:
+            raise InjectionFailed(f"Docker engine at {host}: {exc}") from None
+        if not priors:
+            want = s.count if s.count is not None else "at least 1"
+            raise InjectionFailed(
+                f"select ({s.select.describe()}): {matched} container(s) match, need {want} "
+                "running; nothing injected"
+            )
+        return {
+            "kind": self.kind,
+            "action": s.action,
+            "recovery": s.effective_recovery,
+            "docker_host": host,
+            # TLS material is referenced by its folder, never copied into the journal.
+            "cert_path": os.environ.get("DOCKER_CERT_PATH") if not s.docker_host else None,
+            "api_timeout_s": s.api_timeout,
+            "stop_timeout_s": s.stop_timeout,
+            "signal": s.signal,
+            "crash_via": s.crash_via,
+            "selector": s.select.describe(),
+            "seed": s.seed,
+            "count": s.count,
+            "token": uuid.uuid4().hex[:12],
+            "containers": priors,
+            "throttle": (
+                {p["id"]: throttle_body(p, s) for p in priors} if s.action == "throttle" else None
+            ),
+            "injected_wall": None,
+            "back": {},
+        }
+
+    # -- inject ----------------------------------------------------------------------------
+
+    def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
+        s = self._spec(spec)
+        client = _recipe_client(recipe)
+        action = recipe["action"]
+        recipe = {**recipe, "injected_wall": time.time()}
+        done: list[dict[str, Any]] = []
+        try:
+            for c in recipe["containers"]:
+                cid = c["id"]
+                if action == "crash":
+                    c = {**c, "crashed_via": self._crash(client, c, recipe)}
+                elif action == "kill":
+                    client.api.kill(cid, signal=_signal_number(s.signal))
+                elif action == "stop":
+                    client.api.stop(cid, timeout=math.ceil(s.stop_timeout))
+                elif action == "pause":
+                    client.api.pause(cid)
+                elif action == "restart":
+                    client.api.restart(cid, timeout=math.ceil(s.stop_timeout))
+                elif action == "throttle":
+                    _update_resources(client, cid, recipe["throttle"][cid])
+                done.append(c)
+        except _engine_errors() as exc:
+            raise InjectionFailed(f"docker {action}: {exc}") from None
+        return {**recipe, "containers": done}
+
+    def _crash(self, client: Any, prior: dict[str, Any], recipe: Recipe) -> str:
+        """SIGKILL the container's main process as a crash would; returns how it was sent."""
+        attrs = _inspect(client, prior["id"])
+        if attrs is None or not (attrs.get("State") or {}).get("Running"):
+            raise InjectionFailed(f"container {prior['name']} is not running")
+        pid = int(attrs["State"]["Pid"])
+        # The pid is re-read and checked against the container's cgroup just before the
+        # signal, so a pid the kernel has given to another program is never hit.
+        local = _pid_in_container(pid, attrs)
+        if local and recipe["crash_via"] in ("auto", "host"):
+            os.kill(pid, signal_module.SIGKILL)
+            return "host"
+        if recipe["crash_via"] == "host":
+            raise InjectionFailed(f"container {prior['name']}: pid {pid} is not visible here")
+        self._crash_with_helper(client, attrs, pid, recipe)
+        return "helper"
+
+    @staticmethod
+    def _crash_with_helper(client: Any, attrs: dict[str, Any], pid: int, recipe: Recipe) -> None:
+        """Send SIGKILL from a throwaway container in the engine host's pid namespace.
+
+        It runs the target's own image and mounts (so it has the same ``sh``), removed
+        by id afterwards; an engine that refuses ``--pid=host`` makes the crash fail.
+        """
+        api = client.api
+        host_config = api.create_host_config(
+            pid_mode="host",
+            network_mode="none",
+            binds=[":".join([*b.split(":")[:2], "ro"]) for b in attrs["HostConfig"]["Binds"] or []],
+        )
+        helper = api.create_container(
+            attrs["Image"],
+            entrypoint=["/bin/sh", "-c", f"kill -KILL {pid}"],
+            command=[],
+            user="0",
+            labels={HELPER_LABEL: recipe["token"]},
+            host_config=host_config,
+        )
+        hid = helper["Id"]
+        try:
+            api.start(hid)
+            result = api.wait(hid, timeout=recipe["api_timeout_s"])
+            if int(result.get("StatusCode", 1)) != 0:
+                raise InjectionFailed(
+                    f"helper container could not signal pid {pid}: "
+                    f"{api.logs(hid, tail=3).decode(errors='replace').strip()}"
+                )
+        finally:
+            with contextlib.suppress(*_engine_errors()):
+                api.remove_container(hid, force=True)
+
+    # -- watch (AdvancingFault) -------------------------------------------------------------
+
+    def advance(
+        self, spec: FaultSpec, recipe: Recipe, elapsed_s: float, ctx: FaultContext
+    ) -> tuple[Recipe, list[dict[str, Any]]]:
+        """Watch for the restart policy bringing lost containers back; say when it did."""
+        if recipe["recovery"] != "orchestrator" or recipe["action"] == "pause":
+            return recipe, []
+        back: dict[str, Any] = recipe.get("back") or {}
+        if len(back) == len(recipe["containers"]):
+            return recipe, []
+        now = time.monotonic()
+        if now - _LAST_POLL.get(recipe["token"], 0.0) < POLL_INTERVAL_S:
+            return recipe, []
+        _LAST_POLL[recipe["token"]] = now
+        client = _recipe_client(recipe)
+        actions = []
+        back = dict(back)
+        for c in recipe["containers"]:
+            if c["id"] in back:
+                continue
+            try:
+                attrs = _inspect(client, c["id"])
+            except _engine_errors():
+                continue  # an engine hiccup is retried at the next poll
+            if attrs is None:
+                continue
+            state = attrs["State"]
+            if not state.get("Running") or state.get("Restarting"):
+                continue
+            if state.get("StartedAt") == c["started_at"]:
+                continue
+            started = _parse_docker_time(state.get("StartedAt", ""))
+            injected = recipe.get("injected_wall")
+            entry = {
+                "container": c["name"],
+                "seen_after_s": round(elapsed_s, 3),
+                # From the engine's own StartedAt: exact on one host, skewed by a remote clock.
+                "started_after_s": (round(started - injected, 3) if started and injected else None),
+                "restart_count": int(attrs.get("RestartCount") or 0),
+            }
+            back[c["id"]] = entry
+            actions.append({"action": "container_restarted", **entry})
+        if not actions:
+            return recipe, []
+        return {**recipe, "back": back}, actions
+
+    # -- undo ------------------------------------------------------------------------------
+
+    def is_injected(self, recipe: Recipe) -> bool:
+        client = _recipe_client(recipe)
+        action = recipe["action"]
+        for c in recipe["containers"]:
+            attrs = _inspect(client, c["id"])
+            if attrs is None:
+                continue  # removed by someone else: nothing of ours left in it
+            state = attrs.get("State") or {}
+            if action == "pause":
+                if state.get("Paused") and not c["paused"]:
+                    return True
+            elif action == "throttle":
+                if not _limits_equal(attrs.get("HostConfig") or {}, c):
+                    return True
+            elif not state.get("Running") or state.get("Restarting"):
+                return True
+        return False
+
+    def revert(self, recipe: Recipe) -> str:
+        client = _recipe_client(recipe)
+        action = recipe["action"]
+        done: list[str] = []
+        for c in recipe["containers"]:
+            attrs = _inspect(client, c["id"])
+            if attrs is None:
+                done.append(f"{c['name']}: gone")
+                continue
+            if action == "pause":
+                if attrs["State"].get("Paused") and not c["paused"]:
+                    client.api.unpause(c["id"])
+                    done.append(f"{c['name']}: unpaused")
+            elif action == "throttle":
+                if not _limits_equal(attrs.get("HostConfig") or {}, c):
+                    _update_resources(client, c["id"], restore_body(c))
+                    limit = describe_limit(c["nano_cpus"], c["cpu_quota"], c["cpu_period"])
+                    done.append(f"{c['name']}: CPU limit back to {limit}")
+            else:
+                done.append(self._bring_back(client, c, attrs, recipe))
+        return "; ".join(done) if done else "nothing to do"
+
+    def _bring_back(
+        self, client: Any, c: dict[str, Any], attrs: dict[str, Any], recipe: Recipe
+    ) -> str:
+        """Start a lost container unless it is back (or its restart policy is restarting it)."""
+        deadline = time.monotonic() + float(recipe["api_timeout_s"])
+        while attrs["State"].get("Restarting") and time.monotonic() < deadline:
+            time.sleep(0.1)  # the restart policy is acting: give it its chance first
+            attrs = _inspect(client, c["id"]) or attrs
+        state = attrs["State"]
+        if state.get("Running") and not state.get("Restarting"):
+            if recipe["recovery"] == "orchestrator" and state.get("StartedAt") != c["started_at"]:
+                return f"{c['name']}: restarted by its restart policy ({c['restart_policy']})"
+            return f"{c['name']}: running"
+        client.api.start(c["id"])
+        if recipe["recovery"] == "orchestrator":
+            return (
+                f"{c['name']}: not restarted by its restart policy ({c['restart_policy']}); "
+                "started by the drill"
+            )
+        return f"{c['name']}: started"
+
+    def wait_reverted(self, recipe: Recipe, timeout_s: float = 10.0) -> bool:
+        """Poll until nothing of the fault is left (a started container is running)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.is_injected(recipe):
+                return True
+            time.sleep(0.1)
+        return not self.is_injected(recipe)
+
+    def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
+        return self._spec(spec).effective_recovery == "orchestrator"
+
+    def undo_hint(self, recipe: Recipe) -> str:
+        ids = " ".join(c["id"][:12] for c in recipe["containers"])
+        env = f"DOCKER_HOST={recipe['docker_host']} "
+        action = recipe["action"]
+        if action == "pause":
+            return f"{env}docker unpause {ids}"
+        if action == "throttle":
+            cmds = []
+            for c in recipe["containers"]:
+                body = restore_body(c)
+                flag = (
+                    f"--cpus {body['NanoCpus'] / 1e9:g}"
+                    if "NanoCpus" in body
+                    else f"--cpu-quota {body['CpuQuota']}"
+                )
+                cmds.append(f"{env}docker update {flag} {c['id'][:12]}")
+            return " && ".join(cmds)
+        return f"{env}docker start {ids}"
