@@ -671,6 +671,7 @@ def _load_drill(
             _valid_items(data, model, "slos"),
             _valid_items(data, model, "faults"),
             _valid_items(data, model, "manual"),
+            _valid_items(data, model, "abort_when"),
         )
         problems += validate.check_drill_parts(parts, target_spec, smap)
     errors = [p for p in problems + target_problems if p.severity == "error"]

@@ -18,6 +18,7 @@ from typing import Protocol
 from resildrill.drill.model import (
     DrillSpec,
     FaultSpec,
+    HaltCondition,
     ManualStep,
     ProbeSpec,
     SLOSpec,
@@ -55,11 +56,11 @@ class Locator(Protocol):
         ...
 
 
-def _unknown(what: str, name: str, known: list[str]) -> str:
+def _unknown(what: str, name: str, known: list[str], owner: str = "the target has") -> str:
     close = difflib.get_close_matches(name, known, n=1)
     if close:
         return f"unknown {what} {name!r} (did you mean {close[0]!r}?)"
-    return f"unknown {what} {name!r} (the target has: {', '.join(known) or 'none'})"
+    return f"unknown {what} {name!r} ({owner}: {', '.join(known) or 'none'})"
 
 
 def _duplicates(items: Sequence[tuple[str, Loc]], what: str, where: Locator) -> list[Problem]:
@@ -117,6 +118,7 @@ class DrillParts:
     slos: Sequence[tuple[int, SLOSpec]]
     faults: Sequence[tuple[int, FaultSpec]]
     manual: Sequence[tuple[int, ManualStep]]
+    halts: Sequence[tuple[int, HaltCondition]] = ()
 
     @classmethod
     def of(cls, drill: DrillSpec) -> DrillParts:
@@ -125,6 +127,7 @@ class DrillParts:
             list(enumerate(drill.slos)),
             list(enumerate(drill.faults)),
             list(enumerate(drill.manual)),
+            list(enumerate(drill.abort_when)),
         )
 
 
@@ -137,7 +140,12 @@ def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> 
             (reference checks are then skipped, not guessed).
         where: locates each problem in the drill file.
     """
-    return check_drill_parts(DrillParts.of(drill), target, where) + _check_windows(drill, where)
+    parts = DrillParts.of(drill)
+    return (
+        check_drill_parts(parts, target, where)
+        + _check_workflows(drill, parts, where)
+        + _check_windows(drill, where)
+    )
 
 
 def check_drill_parts(
@@ -178,17 +186,57 @@ def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> 
             problems.append(
                 where.problem(("slos", i, "probe"), _unknown("probe", slo.probe, probes))
             )
+    for i, halt in parts.halts:
+        if halt.probe is not None and halt.probe not in probes:
+            message = _unknown("probe", halt.probe, probes)
+            problems.append(where.problem(("abort_when", i, "probe"), message))
     services = sorted(target.services)
     for i, fault in parts.faults:
         service = getattr(fault, "service", None)
         if isinstance(service, str) and service not in target.services:
-            loc: Loc = ("faults", i, "service")
-            problems.append(where.problem(loc, _unknown("service", service, services)))
+            message = _unknown("service", service, services)
+            problems.append(where.problem(("faults", i, "service"), message))
     return problems
+
+
+def _check_workflows(drill: DrillSpec, parts: DrillParts, where: Locator) -> list[Problem]:
+    """SLOs and halt conditions on a workflow need load that plays that workflow."""
+    uses: list[tuple[Loc, str]] = []
+    uses += [(("slos", i, "workflow"), s.workflow) for i, s in parts.slos if s.workflow]
+    uses += [(("abort_when", i, "workflow"), h.workflow) for i, h in parts.halts if h.workflow]
+    if not uses:
+        return []
+    load = drill.load
+    if load is None:
+        message = "a workflow needs clinician load: add a 'load' section"
+        return [where.problem(loc, message) for loc, _ in uses]
+    if load.workflows:
+        known = sorted(load.workflows)
+    elif load.locustfile:
+        return []  # the user's own locustfile names its workflows
+    else:
+        from resildrill.load.sizing import PERSONAS  # pure data: the built-in personas
+
+        known = sorted(p.workflow for p in PERSONAS)
+    return [
+        where.problem(loc, _unknown("workflow", name, known, "the load plays"))
+        for loc, name in uses
+        if name not in known
+    ]
 
 
 def _check_windows(drill: DrillSpec, where: Locator) -> list[Problem]:
     problems = []
+    for i, fault in enumerate(drill.faults):
+        if fault.duration is not None and fault.duration > drill.max_fault_lifetime:
+            problems.append(
+                where.problem(
+                    ("faults", i, "duration"),
+                    f"lasts {format_duration(fault.duration)}, longer than max_fault_lifetime "
+                    f"{format_duration(drill.max_fault_lifetime)}: the watchdog would end it "
+                    "early",
+                )
+            )
     if drill.phases.recovery < drill.stability_window:
         problems.append(
             where.problem(

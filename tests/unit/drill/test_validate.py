@@ -183,3 +183,34 @@ def test_target_with_model_errors_still_checks_its_valid_probes(tmp_path: Path) 
         (23, "probes[1].name", "error"),
         (25, "probes[1].service", "error"),
     ]
+
+
+def test_workflow_slos_need_load_that_plays_them(tmp_path: Path, registry: FaultRegistry) -> None:
+    """A workflow SLO needs a ``load`` section, and a workflow that load plays."""
+    text = HEAD + "  - workflow: obs_rounds\n    expect: p95 <= 2x baseline\n"
+    assert [(p.path, p.message) for p in load(tmp_path, registry, text)] == [
+        ("slos[1].workflow", "a workflow needs clinician load: add a 'load' section")
+    ]
+    problems = load(tmp_path, registry, text + "load: {users: 4}\n")
+    assert [(p.path, p.message) for p in problems] == [
+        ("slos[1].workflow", "unknown workflow 'obs_rounds' (did you mean 'obs_round'?)")
+    ]
+    own = text + "load: {users: 4, workflows: {obs_rounds: 1.0}}\n"
+    assert load(tmp_path, registry, own) == []
+
+
+def test_halt_conditions_name_target_probes(tmp_path: Path, registry: FaultRegistry) -> None:
+    """An ``abort_when`` probe must exist in the target, like an SLO's."""
+    text = HEAD + "abort_when:\n  - {probe: api-healht, when: error_rate > 0.5, for: 2s}\n"
+    problems = load(tmp_path, registry, text)
+    assert summary(problems) == [(9, "abort_when[0].probe", "error")]
+
+
+def test_fault_longer_than_its_lifetime_is_an_error(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """A fault the watchdog would end before its ``duration`` cannot run as written."""
+    text = HEAD + "max_fault_lifetime: 1m\nfaults:\n" + fault("a", "1s", "2m")
+    problems = load(tmp_path, registry, text)
+    assert summary(problems) == [(10, "faults[0].duration", "error")]
+    assert "max_fault_lifetime 60s" in problems[0].message
