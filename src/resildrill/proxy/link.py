@@ -100,10 +100,9 @@ class Link:
         self.done = False
         self._stages: list[_Stage] = []
         self._out = Channel()
-        self._reader: asyncio.Task[None] | None = None
+        self._reading = False
         self._writer: asyncio.Task[None] | None = None
         self._buffered = 0
-        self._room: asyncio.Future[None] | None = None
         self._src_eof = False
         self._pipe: tuple[int, int] | None = None
         self._pipe_cap = 0
@@ -133,7 +132,8 @@ class Link:
                     else:
                         self.loop.remove_writer(fd)
         current = asyncio.current_task(self.loop) if self.loop.is_running() else None
-        tasks = [self._reader, self._writer, *(s.task for s in self._stages)]
+        self._reading = False
+        tasks = [self._writer, *(s.task for s in self._stages)]
         for task in tasks:
             if task is not None and task is not current:
                 task.cancel()
@@ -243,54 +243,53 @@ class Link:
         if self._src_eof:
             self._out.put(Chunk(b"", self.loop.time(), EOF))
         else:
-            self._start_reader()
+            self._start_reading()
         self._writer = self.loop.create_task(self._write_loop())
 
-    def _start_reader(self) -> None:
-        previous = self._reader
-        if previous is not None and not previous.done() and not previous.cancelling():
-            return
-        self._reader = self.loop.create_task(self._read_loop(previous))
-        # The writer returns to splicing once the reader is gone: wake it then.
-        self._reader.add_done_callback(lambda _t: _wake(self._out.waiter))
+    def _start_reading(self) -> None:
+        # A readiness callback, not a task: stopping it is synchronous and can never lose a
+        # chunk already read (a cancelled sock_recv task can drop its completed result).
+        if not self._reading and not self._src_eof and not self.done:
+            self._reading = True
+            self.loop.add_reader(self.src.fileno(), self._on_chain_readable)
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self.loop.remove_reader(self.src.fileno())
 
     def _head(self) -> Channel:
         return self._stages[0].stub.input if self._stages else self._out
 
-    async def _read_loop(self, previous: asyncio.Task[None] | None) -> None:
-        loop = self.loop
-        if previous is not None and not previous.done():
-            # A reader cancelled a moment ago must be gone before this one reads.
-            await asyncio.wait([previous])
-        while True:
-            if self._buffered > MAX_BUFFERED:
-                self._room = loop.create_future()
-                await self._room
-                continue
-            try:
-                data = await loop.sock_recv(self.src, CHUNK_SIZE)
-            except OSError as exc:
-                self.conn.abort(reset=exc.errno == errno.ECONNRESET)
-                return
-            now = loop.time()
-            if not data:
-                self._src_eof = True
-                self._head().put(Chunk(b"", now, EOF))
-                return
-            self._buffered += len(data)
-            self._head().put(Chunk(data, now))
+    def _on_chain_readable(self) -> None:
+        try:
+            data = self.src.recv(CHUNK_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.conn.abort(reset=exc.errno == errno.ECONNRESET)
+            return
+        now = self.loop.time()
+        if not data:
+            self._stop_reading()
+            self._src_eof = True
+            self._head().put(Chunk(b"", now, EOF))
+            return
+        self._buffered += len(data)
+        self._head().put(Chunk(data, now))
+        if self._buffered > MAX_BUFFERED:
+            self._stop_reading()
 
     def _drop(self, n: int) -> None:
         self._buffered -= n
-        if self._room is not None and self._buffered <= MAX_BUFFERED // 2:
-            _wake(self._room)
+        if self._stages and self.mode == "chain" and self._buffered <= MAX_BUFFERED // 2:
+            self._start_reading()
 
     async def _write_loop(self) -> None:
         loop, out = self.loop, self._out
         while True:
             if not out.items:
-                reader_gone = self._reader is None or self._reader.done()
-                if not self._stages and reader_gone and not self._src_eof:
+                if not self._stages and not self._reading and not self._src_eof:
                     self._enter_splice()
                     return
                 fut = loop.create_future()
@@ -350,11 +349,9 @@ class Link:
             return
         if self.mode == "splice":
             self._enter_chain()
-        elif not self._src_eof and (
-            self._reader is None or self._reader.done() or self._reader.cancelling()
-        ):
-            self._start_reader()
         self._append(toxic)
+        if self._buffered <= MAX_BUFFERED:
+            self._start_reading()
 
     async def update_toxic(self, name: str) -> None:
         """Restart ``name`` with its new settings; returns once it runs again."""
@@ -386,8 +383,8 @@ class Link:
         stage.stub.output = after
         stage.toxic.behaviour.cleanup(stage.stub)
         if not self._stages:
-            if self._reader is not None and not self._reader.done():
-                self._reader.cancel()
+            # Back to splicing once the writer has sent what the chain passed on.
+            self._stop_reading()
             _wake(self._out.waiter)
 
 
