@@ -197,16 +197,22 @@ def test_stale_journal_blocks_run_until_rollback(web: tuple[Path, int]) -> None:
         env={"RESILDRILL_CRASH_AT": "intent_written"},
     )
     assert crashed.returncode == -9
-    # The watchdog (runner dead) reverts quickly; force the stale state by re-adding nothing:
-    # the journal still names the fault until someone (watchdog or rollback) confirms it.
-    time.sleep(0.5)
-    blocked = resildrill("run", str(drill), "--out", str(folder / "reports"))
     journal = next((folder / "reports").glob("*/journal.jsonl"))
-    pending = '"type": "reverted"' not in journal.read_text()
-    if pending:
-        assert blocked.returncode == 2 and "rollback" in blocked.stderr
+    watchdog_pid = read_pid(journal.parent / "watchdog.pid")
+    deadline = time.monotonic() + 5
+    while watchdog_pid and proc_state(watchdog_pid) not in (None, "Z", "X"):
+        assert time.monotonic() < deadline, "watchdog did not finish"
+        time.sleep(0.02)  # let the watchdog finish its revert
+    # Simulate a host that lost runner and watchdog together: only run_start + intent remain.
+    journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:2]))
+    blocked = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    assert blocked.returncode == 2
+    assert "resildrill rollback" in blocked.stderr
     cleared = resildrill("rollback", "--all", "--out", str(folder / "reports"))
-    assert cleared.returncode == 0
+    assert cleared.returncode == 0, cleared.stdout
+    assert "reverted freeze" in cleared.stdout
+    again = resildrill("rollback", "--all", "--out", str(folder / "reports"))
+    assert "nothing to do" in again.stdout
 
 
 def test_identity_mismatch_refuses_before_injecting(web: tuple[Path, int]) -> None:
