@@ -419,10 +419,13 @@ def report_to_json(report: DrillReport) -> str:
     series: dict[str, Any] = {}
     for name, entry in report.timeline.series.items():
         meta = entry.model_dump(mode="json", exclude={"values"})
-        meta["values"] = f"\u0000series-{len(packed)}"
+        token = f"\u0000series-{len(packed)}"
         packed.append(to_json(entry.values, inf_nan_mode="null").decode())
-        series[name] = meta
-    data.setdefault("timeline", {})["series"] = series
+        series[name] = {"unit": meta.pop("unit"), "values": token, **meta}
+    timeline = data.get("timeline", {})
+    # Keep the contract's order: resolution_s, series, marks (then any producer fields).
+    data["timeline"] = {"resolution_s": timeline.pop("resolution_s", None), "series": series}
+    data["timeline"].update(timeline)
     text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
     text = _TOKEN.sub(lambda m: packed[int(m.group(1))], text)
     return text + "\n"
