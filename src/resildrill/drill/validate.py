@@ -200,16 +200,20 @@ def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> 
 
 
 def _check_workflows(drill: DrillSpec, parts: DrillParts, where: Locator) -> list[Problem]:
-    """SLOs and halt conditions on a workflow need load that plays that workflow."""
-    uses: list[tuple[Loc, str]] = []
-    uses += [(("slos", i, "workflow"), s.workflow) for i, s in parts.slos if s.workflow]
-    uses += [(("abort_when", i, "workflow"), h.workflow) for i, h in parts.halts if h.workflow]
-    if not uses:
-        return []
+    """SLOs and halt conditions on a workflow need load that plays that workflow.
+
+    An SLO nobody's requests can meet is an error; a halt condition that can never fire
+    is a warning (the drill still runs, with that safety net missing).
+    """
+    uses: list[tuple[Loc, str, str]] = []
+    uses += [(("slos", i, "workflow"), s.workflow, "error") for i, s in parts.slos if s.workflow]
+    uses += [
+        (("abort_when", i, "workflow"), h.workflow, "warning") for i, h in parts.halts if h.workflow
+    ]
     load = drill.load
     if load is None:
-        message = "a workflow needs clinician load: add a 'load' section"
-        return [where.problem(loc, message) for loc, _ in uses]
+        message = "no clinician load plays a workflow: add a 'load' section"
+        return [where.problem(loc, message, severity) for loc, _, severity in uses]
     if load.workflows:
         known = sorted(load.workflows)
     elif load.locustfile:
@@ -219,8 +223,8 @@ def _check_workflows(drill: DrillSpec, parts: DrillParts, where: Locator) -> lis
 
         known = sorted(p.workflow for p in PERSONAS)
     return [
-        where.problem(loc, _unknown("workflow", name, known, "the load plays"))
-        for loc, name in uses
+        where.problem(loc, _unknown("workflow", name, known, "the load plays"), severity)
+        for loc, name, severity in uses
         if name not in known
     ]
 

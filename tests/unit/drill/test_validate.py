@@ -189,7 +189,7 @@ def test_workflow_slos_need_load_that_plays_them(tmp_path: Path, registry: Fault
     """A workflow SLO needs a ``load`` section, and a workflow that load plays."""
     text = HEAD + "  - workflow: obs_rounds\n    expect: p95 <= 2x baseline\n"
     assert [(p.path, p.message) for p in load(tmp_path, registry, text)] == [
-        ("slos[1].workflow", "a workflow needs clinician load: add a 'load' section")
+        ("slos[1].workflow", "no clinician load plays a workflow: add a 'load' section")
     ]
     problems = load(tmp_path, registry, text + "load: {users: 4}\n")
     assert [(p.path, p.message) for p in problems] == [
@@ -214,3 +214,11 @@ def test_fault_longer_than_its_lifetime_is_an_error(
     problems = load(tmp_path, registry, text)
     assert summary(problems) == [(10, "faults[0].duration", "error")]
     assert "max_fault_lifetime 60s" in problems[0].message
+
+
+def test_halt_on_a_workflow_without_load_is_a_warning(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """A halt condition that can never fire is reported, but the drill still loads."""
+    text = HEAD + "abort_when:\n  - {workflow: web, failed_actions: 3}\n"
+    assert summary(load(tmp_path, registry, text)) == [(9, "abort_when[0].workflow", "warning")]
