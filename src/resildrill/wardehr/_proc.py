@@ -18,8 +18,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from resildrill.faults.process import is_same_process, proc_start_time
-
 __all__ = [
     "live_pid",
     "parse_address",
@@ -29,6 +27,31 @@ __all__ = [
     "setup_logging",
     "write_pidfile",
 ]
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat).
+
+    The same reading as :func:`resildrill.faults.process.proc_start_time`, repeated here so the
+    EHR's processes do not import the drill models (pydantic) and restart faster.
+    """
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
+
+
+def is_same_process(pid: int, start_time: int) -> bool:
+    """Whether ``pid`` is alive (not a zombie) and started at ``start_time``."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] not in ("Z", "X") and int(fields[19]) == start_time
 
 
 def parse_address(value: str) -> tuple[str, int]:
