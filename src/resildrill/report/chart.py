@@ -82,8 +82,10 @@ def _bins(values: Sequence[float | None], k: int, reduce: _Reducer) -> list[floa
         return list(values)
     out: list[float | None] = []
     for start in range(0, len(values), k):
-        chunk = [v for v in values[start : start + k] if v is not None]
-        out.append(reduce(chunk) if chunk else None)
+        chunk = values[start : start + k]
+        if None in chunk:  # filtering only where needed keeps an hour's chart fast
+            chunk = [v for v in chunk if v is not None]
+        out.append(reduce(chunk) if chunk else None)  # type: ignore[arg-type]
     return out
 
 
