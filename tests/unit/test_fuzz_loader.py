@@ -236,6 +236,7 @@ def check(folder: Path, raw: bytes) -> None:
         loaded = load_drill(path, REGISTRY)
     except InvalidInput as exc:
         assert exc.problems, "InvalidInput without problems"
+        assert exc.exit_code == 2
         lines = raw.count(b"\n") + 2
         for problem in exc.problems:
             assert LINE.match(str(problem)), str(problem)
