@@ -196,6 +196,12 @@ def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> 
         if isinstance(service, str) and service not in target.services:
             message = _unknown("service", service, services)
             problems.append(where.problem(("faults", i, "service"), message))
+    proxies = sorted(target.toxiproxy.proxies) if target.toxiproxy else []
+    for i, fault in parts.faults:
+        proxy = getattr(fault, "proxy", None)  # kinds that act through a Toxiproxy proxy
+        if isinstance(proxy, str) and proxy not in proxies:
+            message = _unknown("proxy", proxy, proxies, "the target's toxiproxy.proxies has")
+            problems.append(where.problem(("faults", i, "proxy"), message))
     return problems
 
 

@@ -222,3 +222,16 @@ def test_halt_on_a_workflow_without_load_is_a_warning(
     """A halt condition that can never fire is reported, but the drill still loads."""
     text = HEAD + "abort_when:\n  - {workflow: web, failed_actions: 3}\n"
     assert summary(load(tmp_path, registry, text)) == [(9, "abort_when[0].workflow", "warning")]
+
+
+def test_fault_proxy_must_be_declared_by_the_target(tmp_path: Path) -> None:
+    """A fault acting through a proxy names one of the target's ``toxiproxy.proxies``."""
+    registry = FaultRegistry.discover()
+    if "network" not in registry.kinds:
+        pytest.skip("the network fault kind is not installed")
+    text = HEAD + (
+        "faults:\n  - {id: cut, kind: network, proxy: db, down: true, at: 1s, duration: 2s}\n"
+    )
+    problems = load(tmp_path, registry, text)
+    assert summary(problems) == [(9, "faults[0].proxy", "error")]
+    assert problems[0].message == "unknown proxy 'db' (the target's toxiproxy.proxies has: none)"
