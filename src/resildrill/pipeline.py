@@ -201,6 +201,44 @@ def _series_json(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
     return out
 
 
+def clinical_impact(record: RunRecord, analysis: Analysis) -> dict[str, Any] | None:
+    """report.json ``load``: the driver's totals plus, per workflow, the seconds its SLOs were
+    breached (``wait_beyond_slo_s``: time clinicians of that workflow waited beyond the SLO)."""
+    if record.load is None:
+        return None
+    load = dict(record.load)
+    by = {k: dict(v) for k, v in load.get("by_workflow", {}).items()}
+    for slo in record.drill.spec.slos:
+        if slo.workflow and slo.workflow in by:
+            flags = analysis.breaches.get(slo.label, [])
+            waited = sum(flags) * RESOLUTION_S
+            prev = by[slo.workflow].get("wait_beyond_slo_s") or 0.0
+            by[slo.workflow]["wait_beyond_slo_s"] = round(max(prev, waited), 3)
+    for wf in by.values():
+        wf.setdefault("wait_beyond_slo_s", None)
+    load["by_workflow"] = by
+    return load
+
+
+def blind_spots(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
+    """Seconds the clinical probes passed while a workflow's SLO was breached."""
+    workflow_breach = [
+        flags
+        for slo in record.drill.spec.slos
+        if slo.workflow
+        for flags in [analysis.breaches.get(slo.label, [])]
+    ]
+    if not workflow_breach:
+        return {"seconds": None, "note": "no workflow SLOs: probes and load not compared"}
+    n = analysis.n_buckets
+    blind = sum(
+        1
+        for i in range(n)
+        if not analysis.outage[i] and any(i < len(f) and f[i] for f in workflow_breach)
+    )
+    return {"seconds": round(blind * RESOLUTION_S, 3)}
+
+
 def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False) -> dict[str, Any]:
     """The report.json document of a run."""
     drill, target = record.drill, record.drill.target
@@ -299,7 +337,9 @@ def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False
             "degraded_s": _r(analysis.summary.degraded_s),
             "availability": _r(analysis.summary.availability, 5),
         },
-        "load": record.load,
+        "load": clinical_impact(record, analysis),
+        "blind_spots": blind_spots(record, analysis),
+        "notices": record.notices,
         "integrity": record.integrity,
         "gates": [
             {"name": g.name, "limit": g.limit, "value": g.value, "passed": g.passed}
@@ -367,6 +407,8 @@ def rebuild_record(run_dir: Path) -> RunRecord:
         elif line.get("t") == "mark":
             m = Mark(line["at_s"], line["kind"], line.get("fault_id"), line.get("detail"))
             record.marks.append(m)
+            if m.kind == "baseline_end":
+                record.baseline_end_s = m.at_s
             last = max(last, m.at_s)
             fr = runs.get(m.fault_id or "")
             if fr is not None:

@@ -12,13 +12,25 @@ from resildrill.errors import InvalidInput, ProductionRefused, TargetNotReady
 
 
 def render_reports(report: dict[str, object], run_dir: Path) -> list[Path]:
-    """Write HTML, JUnit and Markdown next to report.json (when the renderers are present)."""
+    """Write HTML, JUnit and Markdown next to report.json.
+
+    report.json is already on disk: a renderer failing must never lose a measured drill, so
+    a failure here is reported and `resildrill report RUN_DIR` can render again later.
+    """
+    from pydantic import ValidationError
+
+    from resildrill.cli.output import console
+    from resildrill.report import render_all
+    from resildrill.report.model import DrillReport
+
     try:
-        from resildrill.report import render_all
-        from resildrill.report.model import DrillReport
-    except ImportError:
+        return list(render_all(DrillReport.model_validate(report), run_dir))
+    except (ValidationError, OSError) as exc:
+        console.print(
+            f"warning: could not render HTML/JUnit/Markdown ({exc}); "
+            f"report.json is complete: resildrill report {run_dir}"
+        )
         return []
-    return list(render_all(DrillReport.model_validate(report), run_dir))
 
 
 def run_drill_file(

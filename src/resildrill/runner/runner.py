@@ -24,6 +24,7 @@ from resildrill.drill.loader import LoadedDrill
 from resildrill.drill.model import FaultSpec
 from resildrill.errors import InjectionFailed, InvalidInput
 from resildrill.faults.base import AdvancingFault, FaultContext
+from resildrill.faults.process import proc_start_time
 from resildrill.observe.metrics import TimeSeries
 from resildrill.observe.probes import Probe
 from resildrill.observe.sampler import Sampler
@@ -171,6 +172,29 @@ class DrillRunner:
             problems += [f"faults[{spec.id}]: {p}" for p in backend.preflight(spec, ctx)]
         return problems
 
+    # -- load --------------------------------------------------------------------------
+
+    def _make_load(self, run_dir: Path, t0: float) -> Any:
+        """The Locust driver for the drill's ``load`` section, or None (never imports locust)."""
+        if self.spec.load is None:
+            return None
+        from resildrill.load.driver import LoadDriver
+
+        host = self.spec.load.host or default_api_base(self.drill.target.spec)
+        return LoadDriver(self.spec.load, host=host, run_dir=run_dir, monotonic_t0=t0)
+
+    def _finish_load(self, load: Any, record: RunRecord, pump: Callable[[], None]) -> None:
+        """Stop the clinicians, take their last buckets, then read back every write."""
+        try:
+            load.stop()
+            pump()
+            record.load = load.summary()
+            self.say("checking every acknowledged write (integrity read-back)")
+            record.integrity = load.integrity_check().to_json()
+        except Exception as exc:  # a load failure must not lose the drill's measurements
+            record.notices.append(f"load: {type(exc).__name__}: {exc}")
+            load.stop()
+
     # -- run ---------------------------------------------------------------------------
 
     def run(self) -> RunRecord:
@@ -265,24 +289,32 @@ class DrillRunner:
             beat_tmp.replace(heartbeat)  # atomic: the watchdog never reads a torn beat
             last_beat[0] = mono
 
-        # Build the step plan: (offset from t0, order, action, fault run or manual step).
         runs: list[FaultRun] = []
-        steps: list[tuple[float, int, str, Any]] = []
         for spec in self.spec.faults:
             backend = self.registry.backend(spec.kind)
             counted = "inject" if backend.self_heals(spec, ctx) else "revert"
-            fr = FaultRun(spec=spec, counted_from=counted)
-            runs.append(fr)
-            steps.append((baseline + spec.at, 1, "inject", fr))
-            revert_at = scheduled_revert_offset(spec, backend, ctx)
-            if revert_at is not None:
-                steps.append((baseline + revert_at, 0, "revert", fr))
-        for step in self.spec.manual:
-            steps.append((baseline + step.at, 2, "manual", step))
-        steps.sort(key=lambda s: (s[0], s[1]))
-        last = max((s[0] for s in steps), default=baseline)
-        end_s = last + self.spec.phases.recovery
+            runs.append(FaultRun(spec=spec, counted_from=counted))
         record.faults = runs
+        steps: list[tuple[float, int, str, Any]] = []
+        timing = {"baseline_end": baseline, "last": baseline, "end": baseline}
+
+        def plan_steps(base_end: float) -> None:
+            """The step plan: (offset from t0, order, action, fault run or manual step)."""
+            for fr in runs:
+                backend = self.registry.backend(fr.spec.kind)
+                steps.append((base_end + fr.spec.at, 1, "inject", fr))
+                revert_at = scheduled_revert_offset(fr.spec, backend, ctx)
+                if revert_at is not None:
+                    steps.append((base_end + revert_at, 0, "revert", fr))
+            for step in self.spec.manual:
+                steps.append((base_end + step.at, 2, "manual", step))
+            steps.sort(key=lambda s: (s[0], s[1]))
+            timing["baseline_end"] = base_end
+            timing["last"] = max((s[0] for s in steps), default=base_end)
+            timing["end"] = timing["last"] + self.spec.phases.recovery
+            record.baseline_end_s = round(base_end, 4)
+
+        load = self._make_load(run_dir, t0)
 
         def now_s() -> float:
             return self.clock.monotonic() - t0
@@ -293,6 +325,10 @@ class DrillRunner:
             stream.mark(m)
 
         def pump() -> None:
+            if load is not None:
+                from resildrill.load.driver import apply_buckets
+
+                apply_buckets(series, load.poll())
             for s in sampler.drain():
                 at = s.at - t0
                 series.sources[s.probe].add(at, s.ok, s.latency_s)
@@ -311,11 +347,11 @@ class DrillRunner:
             return None
 
         def phase_name(t: float) -> str:
-            if t < baseline:
+            if t < timing["baseline_end"]:
                 return "baseline"
             if any(f.active for f in runs):
                 return "fault"
-            return "recovery" if t >= last else "drill"
+            return "recovery" if t >= timing["last"] else "drill"
 
         def advance_active() -> None:
             for fr in runs:
@@ -362,7 +398,11 @@ class DrillRunner:
                 t = now_s()
                 self.on_status(
                     RunStatus(
-                        phase_name(t), t, end_s, [f.spec.id for f in runs if f.active], dict(health)
+                        phase_name(t),
+                        t,
+                        timing["end"],
+                        [f.spec.id for f in runs if f.active],
+                        dict(health),
                     )
                 )
                 if t >= target_s:
@@ -463,10 +503,24 @@ class DrillRunner:
                         "target": self.drill.target.spec.name,
                     },
                 )
-                sampler.start(t0)
+                if load is not None:
+                    self.say(f"starting clinician load ({load.spec.workers} Locust worker(s))")
+                    load.start()
+                    for pid in load.pids:
+                        journal.append(
+                            "child",
+                            role="load",
+                            pid=pid,
+                            start_time=proc_start_time(pid),
+                            group=True,
+                        )
+                    mark("load_started")
+                lead = max(0.0, now_s())
+                plan_steps(lead + baseline)
+                sampler.start(t0 + lead)
                 mark("baseline_start")
                 self.say(f"run {run_id}: baseline {baseline:g}s, report in {run_dir}")
-                reason = wait_until(baseline, signals)
+                reason = wait_until(timing["baseline_end"], signals)
                 mark("baseline_end")
                 if reason:
                     record.status, record.reason = "aborted", reason
@@ -488,7 +542,7 @@ class DrillRunner:
                         else:
                             manual(obj)
                     if record.status == "completed":
-                        reason = wait_until(end_s, signals)
+                        reason = wait_until(timing["end"], signals)
                         if reason:
                             record.status, record.reason = "aborted", reason
             except InjectionFailed as exc:
@@ -503,6 +557,8 @@ class DrillRunner:
                 sampler.stop()
                 pump()
                 record.end_s = round(now_s(), 4)
+                if load is not None:
+                    self._finish_load(load, record, pump)
                 mark("end", None, record.status)
                 journal.append("run_end", status=record.status, reason=record.reason)
                 journal.close()
@@ -518,6 +574,17 @@ class DrillRunner:
                 stream.close()
                 run_registry.unregister_run(run_id)
         return record
+
+
+def default_api_base(target: Any) -> str:
+    """The origin of the target's clinical probe: where clinician load is sent by default."""
+    from urllib.parse import urlsplit
+
+    for probe in target.probes:
+        if probe.role == "clinical" and probe.http is not None:
+            parts = urlsplit(probe.http.url)
+            return f"{parts.scheme}://{parts.netloc}"
+    raise InvalidInput("load: set 'load.host' (the target has no clinical HTTP probe)")
 
 
 def default_prompt(text: str, timeout_s: float) -> bool:
