@@ -506,6 +506,10 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
         finally:
             store.close()
     else:
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:
+            raise ToolFailed("the postgres store needs psycopg: pip install 'resildrill[postgres]'")
         _prepare_postgres(lay)
     plan = {
         "pidfile": str(lay.pidfile("supervisor")),
