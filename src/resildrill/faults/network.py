@@ -58,6 +58,9 @@ LIFETIME_MARGIN_S = 30.0
 LIFETIME_WITHOUT_DURATION_S = 3600.0
 EMBEDDED_START_TIMEOUT_S = 10.0
 PIDFILE = "toxiproxy.pid"
+#: Servers this process started: kept so they are reaped when stopped here (a dropped
+#: Popen of a live child is a ResourceWarning), while still outliving a killed runner.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ToxicSpec(Frozen):
@@ -338,6 +341,7 @@ def _start_embedded(client: ToxiproxyClient, run_dir: Path, seed: int | None) ->
             stderr=log,
             start_new_session=True,
         )
+    _STARTED[proc.pid] = proc
     start = proc_start_time(proc.pid)
     (run_dir / PIDFILE).write_text(json.dumps({"pid": proc.pid, "start_time": start}))
     deadline = time.monotonic() + EMBEDDED_START_TIMEOUT_S
@@ -375,7 +379,9 @@ def stop_embedded_proxy(run_dir: Path, timeout_s: float = 5.0) -> bool:
             time.sleep(0.05)
         if is_same_process(pid, int(start)):
             os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+    child = _STARTED.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout_s)
     path.unlink(missing_ok=True)
     return running
