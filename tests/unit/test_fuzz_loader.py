@@ -4,7 +4,7 @@ Valid drills are mutated (bytes replaced, lines deleted, duplicated or re-indent
 syntax and hostile tokens inserted) and random YAML documents and raw bytes are generated.
 For every case the loader either returns a drill or raises InvalidInput whose problems
 all carry a line, a column and a path, within one second; never any other exception.
-Hypothesis runs derandomized, so every run tries the same ~1,200 cases.
+Hypothesis runs derandomized, so every run tries the same ~1,400 cases (drills and targets).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resildrill.drill.loader import LoadedDrill, load_drill
+from resildrill.drill.loader import LoadedDrill, LoadedTarget, load_drill, load_target
 from resildrill.errors import InvalidInput
 from resildrill.faults.process import ProcessFaultBackend
 from resildrill.plugins import FaultRegistry
@@ -147,9 +147,9 @@ FIELDS = [
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> bytes:
+def mutated(draw: st.DrawFn, seeds: list[bytes] | None = None) -> bytes:
     """A valid drill with one to four random edits."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
+    data = bytearray(draw(st.sampled_from(seeds or SEEDS)))
     for _ in range(draw(st.integers(1, 4))):
         op = draw(st.sampled_from(["replace", "insert", "delete", "dup", "indent", "value"]))
         lines = bytes(data).split(b"\n")
@@ -226,14 +226,14 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield path
 
 
-def check(folder: Path, raw: bytes) -> None:
+def check(folder: Path, raw: bytes, name: str = "drill.yaml") -> None:
     """Load one case: a drill, or InvalidInput with every problem located, within 1 s."""
-    path = folder / "drill.yaml"
+    path = folder / name
     path.write_bytes(raw)
     # CPU time, not wall time: the machine is shared, and a busy neighbour is not our cost.
     started = time.process_time()
     try:
-        loaded = load_drill(path, REGISTRY)
+        loaded = load_drill(path, REGISTRY) if name == "drill.yaml" else load_target(path)
     except InvalidInput as exc:
         assert exc.problems, "InvalidInput without problems"
         assert exc.exit_code == 2
@@ -243,7 +243,7 @@ def check(folder: Path, raw: bytes) -> None:
             assert problem.file in (str(path), str(folder / "target.yaml"))
             assert 1 <= problem.line <= lines and problem.col >= 1 and problem.path
     else:
-        assert isinstance(loaded, LoadedDrill)
+        assert isinstance(loaded, LoadedDrill | LoadedTarget)
     assert time.process_time() - started < 1.0
 
 
@@ -290,3 +290,16 @@ def test_the_seed_drills_are_valid(folder: Path) -> None:
         path = folder / "drill.yaml"
         path.write_bytes(seed)
         assert isinstance(load_drill(path, REGISTRY), LoadedDrill)
+
+
+TARGET_SEEDS = [
+    (DRILLS / "target.yaml").read_bytes(),
+    (DRILLS / "invalid" / "bad-target.yaml").read_bytes(),
+]
+
+
+@settings(FUZZ, max_examples=200)
+@given(raw=mutated(TARGET_SEEDS))
+def test_mutated_targets_load_or_fail_located(folder: Path, raw: bytes) -> None:
+    """Mutations of target files either load or fail with located problems only."""
+    check(folder, raw, "other-target.yaml")
