@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         target: TargetArg,
         timeout: Annotated[float, typer.Option(help="seconds to wait for health")] = 60.0,
     ) -> None:
-        from resildrill.wardehr import stack
+        stack = _stack_for(target)
 
         current = _run(lambda: stack.up(target, timeout_s=timeout))
         _print_status(current)
@@ -51,19 +51,26 @@ def register(app: typer.Typer) -> None:
 
     @target_app.command("down", help="Stop every process of the stack (idempotent).")
     def _down(target: TargetArg) -> None:
-        from resildrill.wardehr import stack
+        stack = _stack_for(target)
 
         stopped = _run(lambda: stack.down(target))
         typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
     @target_app.command("status", help="Show each service's pid, state and health.")
     def _status(target: TargetArg) -> None:
-        from resildrill.wardehr import stack
+        stack = _stack_for(target)
 
         current = _run(lambda: stack.status(target))
         _print_status(current)
 
     app.add_typer(target_app, name="target")
+
+
+def _stack_for(target: Path) -> Any:
+    """The module that runs the target's stack: processes, or containers (issue 5)."""
+    from resildrill.wardehr import docker_stack, stack
+
+    return docker_stack if docker_stack.is_docker_target(target) else stack
 
 
 def _print_status(current: object) -> None:
