@@ -7,8 +7,9 @@
 #   postgresql                  the ward EHR's second store (targets/ward-ehr/target-postgres.yaml,
 #                               tests/integration/test_wardehr_postgres.py); its binaries are
 #                               used directly from /usr/lib/postgresql/*/bin, no cluster is created
+#   iperf3                      bulk throughput through the embedded proxy (benchmarks/proxy.py)
 set -euo pipefail
-packages=(chromium chromium-driver postgresql)
+packages=(chromium chromium-driver postgresql iperf3)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
