@@ -537,7 +537,10 @@ class DockerFaultBackend:
         if now - _LAST_POLL.get(recipe["token"], 0.0) < POLL_INTERVAL_S:
             return recipe, []
         _LAST_POLL[recipe["token"]] = now
-        client = _recipe_client(recipe)
+        try:
+            client = _recipe_client(recipe)
+        except ToolFailed:
+            return recipe, []  # the engine is unreachable right now: ask again next poll
         actions = []
         back = dict(back)
         for c in recipe["containers"]:
@@ -572,6 +575,13 @@ class DockerFaultBackend:
     # -- undo ------------------------------------------------------------------------------
 
     def is_injected(self, recipe: Recipe) -> bool:
+        errors: tuple[type[BaseException], ...] = (ToolFailed, *_engine_errors())
+        try:
+            return self._is_injected(recipe)
+        except errors:
+            return True  # what cannot be checked is not known to be gone
+
+    def _is_injected(self, recipe: Recipe) -> bool:
         client = _recipe_client(recipe)
         action = recipe["action"]
         for c in recipe["containers"]:
