@@ -18,6 +18,7 @@ import contextlib
 import os
 import random
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -86,6 +87,8 @@ class _Cache:
     patients: ClassVar[list[str]] = []
     encounters: ClassVar[list[dict[str, Any]]] = []
     locations: ClassVar[list[str]] = []
+    #: Patient id -> "system|value" of its first identifier (the wristband MRN).
+    wristbands: ClassVar[dict[str, str]] = {}
     fetched_at: ClassVar[float] = -1e9
 
 
@@ -216,6 +219,18 @@ class ClinicalUser(FastHttpUser):
             return random.choice(_Cache.patients), None
         return None, None
 
+    def identify(self, patient: str) -> None:
+        """Scan the wristband (``Patient?identifier=``), or read the record the first time."""
+        band = _Cache.wristbands.get(patient)
+        if band:
+            self.search("scan_wristband", f"/Patient?identifier={urllib.parse.quote(band)}")
+            return
+        found = self.fhir("GET", "patient", f"/Patient/{patient}")
+        for ident in (found or {}).get("identifier", []) if isinstance(found, dict) else []:
+            if ident.get("system") and ident.get("value") and ident["system"] != WRITE_SYSTEM:
+                _Cache.wristbands[patient] = f"{ident['system']}|{ident['value']}"
+                break
+
     def pause(self, low_s: float, high_s: float) -> None:
         """Think time between two steps of one action."""
         self.wait_for(_think(low_s, high_s))
@@ -284,7 +299,7 @@ class ObsRoundNurse(ClinicalUser):
             patient, encounter = self.a_patient()
             if patient is None:
                 return
-            self.fhir("GET", "patient", f"/Patient/{patient}")
+            self.identify(patient)
             for code, text, unit, low, high in VITALS:
                 self.pause(4, 9)
                 self.write(

@@ -56,10 +56,7 @@ class _Plugin:
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.environment: Environment | None = None
         self.stopped_workers: set[str] = set()
-        fd = os.environ.get(STREAM_FD_ENV)
-        self.stream_fd = int(fd) if fd else None
-        if self.stream_fd is not None:
-            os.set_blocking(self.stream_fd, False)
+        self.stream_fd: int | None = None
 
     # -- samples ---------------------------------------------------------------------
 
@@ -190,6 +187,12 @@ class _Plugin:
     def on_init(self, environment: Environment, **_: Any) -> None:
         self.environment = environment
         runner = environment.runner
+        fd = os.environ.get(STREAM_FD_ENV)
+        if fd and not isinstance(runner, WorkerRunner):
+            # Only the master (or a local runner) owns the pipe to the parent; workers
+            # talk to the master, so a stray inherited variable never touches their fds.
+            self.stream_fd = int(fd)
+            os.set_blocking(self.stream_fd, False)
         gevent.spawn(self.watch_parent)
         gevent.spawn(self.read_control)
         if isinstance(runner, MasterRunner):
