@@ -260,10 +260,14 @@ def _run_for(
     for key, value in result.figures().items():
         item.user_properties.append((f"resildrill.{result.name}.{key}", value))
     if check:
+        failure = None
         try:
             result.check()
         except DrillFailed as exc:
-            pytest.fail(str(exc), pytrace=False)
+            failure = str(exc)
+        # Failed outside the except block, so the report shows one message, not a chain.
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)
     return result
 
 
