@@ -51,6 +51,7 @@ def test_up_status_down(target: Path) -> None:
     assert os.getsid(supervisor) != os.getsid(0)
     again = resildrill("target", "up", target)  # already up: no second stack
     assert again.returncode == 0
+    assert "already running" in again.stdout
     assert stack.read_pid(target, "supervisor") == supervisor
     down = resildrill("target", "down", target)
     assert down.returncode == 0 and "stopped:" in down.stdout

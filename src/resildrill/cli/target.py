@@ -45,6 +45,8 @@ def register(app: typer.Typer) -> None:
         stack = _stack_for(target)
 
         current = _run(lambda: stack.up(target, timeout_s=timeout))
+        if current.started is False:
+            typer.echo("already running (left as it was)")
         _print_status(current)
         typer.echo(f"pidfiles: {current.run_dir / 'pids'}")
         typer.echo(f"logs:     {current.run_dir / 'logs'}")

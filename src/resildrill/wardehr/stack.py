@@ -407,6 +407,9 @@ class StackStatus:
     target: str
     run_dir: Path
     services: list[ServiceStatus] = field(default_factory=list)
+    #: Set by :func:`up`: True when this call started the stack, False when it was already
+    #: running (then a caller such as the demo must not stop what someone else started).
+    started: bool | None = None
 
     @property
     def running(self) -> bool:
@@ -479,12 +482,17 @@ def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> Stac
 def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackStatus:
     """Start the stack (idempotent) and wait until every service is healthy.
 
+    ``started`` on the result says whether this call started it; when it was already running,
+    it is left as it is (and should not be stopped by a caller that did not start it).
+
     Raises :class:`~resildrill.errors.ToolFailed` (naming the log to read) when it does not
     become healthy within ``timeout_s``; what was started is stopped again.
     """
     lay = _layout(target)
     if live_pid(lay.pidfile("supervisor")) is not None:
-        return _wait_healthy(lay, timeout_s)
+        already = _wait_healthy(lay, timeout_s)
+        already.started = False
+        return already
     _stop_leftovers(lay)
     addresses = [lay.config.gateway.listen, *(h.listen for h in lay.config.replicas.values())]
     if lay.config.store == "postgres":
@@ -533,7 +541,9 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
         )
     _STARTED[proc.pid] = proc
     try:
-        return _wait_healthy(lay, timeout_s, proc)
+        current = _wait_healthy(lay, timeout_s, proc)
+        current.started = True
+        return current
     except ToolFailed:
         down(lay.target)
         raise
