@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from resildrill.errors import ResildrillError
+from resildrill.errors import InvalidInput, ResildrillError
 
 app = typer.Typer(
     name="resildrill",
@@ -57,6 +57,10 @@ def main() -> None:
     """Entry point of the console script: run the app, map errors to exit codes."""
     try:
         app(standalone_mode=True)
+    except InvalidInput as exc:
+        # Located problems print bare, one per line: file:line:col: path: message.
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
     except ResildrillError as exc:
         print(f"resildrill: {exc}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None

@@ -213,13 +213,15 @@ class IdentityCheck(Frozen):
         return self
 
 
+WebhookEvent = Literal["start", "halt", "end"]
+_ALL_EVENTS: tuple[WebhookEvent, ...] = ("start", "halt", "end")
+
+
 class Webhook(Frozen):
     """A URL that receives JSON when a drill starts, halts and ends (on-call staff notice)."""
 
     url: str
-    events: list[Literal["start", "halt", "end"]] = Field(
-        default_factory=lambda: ["start", "halt", "end"]
-    )
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(_ALL_EVENTS))
     timeout: Duration = 2.0
 
 
@@ -412,6 +414,9 @@ Percent = Annotated[
 ]
 
 
+_DEFAULT_REGRESSION: tuple[RegressionMetric, ...] = ("time_to_recover",)
+
+
 class RegressionGate(Frozen):
     """Fail when a figure is worse than the median of this drill's last runs by a margin.
 
@@ -423,7 +428,7 @@ class RegressionGate(Frozen):
     """
 
     metrics: list[RegressionMetric] = Field(
-        default_factory=lambda: ["time_to_recover"], min_length=1
+        default_factory=lambda: list(_DEFAULT_REGRESSION), min_length=1
     )
     last_n: int = Field(default=5, ge=1, le=100, description="how many previous runs")
     margin: Percent = Field(default=0.2, description="how much worse than the median, e.g. 20%")
