@@ -75,7 +75,7 @@ def test_plugin_passes_one_drill_and_fails_the_impossible_gate(ehr: Path) -> Non
         text=True,
         timeout=100,
         # Wide enough that the short summary keeps the whole failure message.
-        env={**os.environ, "COLUMNS": "400"},
+        env={**os.environ, "COLUMNS": "400", "RESILDRILL_HISTORY": str(ehr / "history.sqlite")},
     )
     out = result.stdout
     assert result.returncode == 1, out + result.stderr

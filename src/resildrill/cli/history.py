@@ -207,6 +207,15 @@ def register(app: typer.Typer) -> None:
         ctx.obj = {"db": db}
         if ctx.invoked_subcommand is not None:
             return
+        from resildrill.history import default_path
+
+        path = db or default_path()
+        if not path.exists():
+            # Listing never creates the file: a typo in --db must not look like an empty history.
+            if drill is not None:
+                raise InvalidInput(f"no runs of drill {drill!r}: no history at {path}")
+            typer.echo(f"no history yet at {path} (every 'resildrill run' adds to it)")
+            return
         if drill is None:
             show_drills(db, as_json)
         else:
