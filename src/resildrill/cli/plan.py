@@ -52,3 +52,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"slo_window {spec.slo_window:g}s, stability_window {spec.stability_window:g}s")
         for at, text in sorted(rows, key=lambda r: r[0]):
             typer.echo(f"  {at:8.1f}s  {text}")
+        # Backends acting over time (heat) add their own schedule table and warnings.
+        for f in spec.faults:
+            table = getattr(registry.backend(f.kind), "plan_table", None)
+            if callable(table):
+                for line in table(f, ctx, base + f.at):
+                    typer.echo(line)

@@ -1,0 +1,568 @@
+"""``HeatFaultBackend``: plays the heat model's schedule on the target's live processes.
+
+Owns turning planned server states into signals, tick by tick, from the recipe alone (the
+runner makes a fresh backend instance for every call, and a crashed run is undone from the
+journalled recipe):
+
+- **throttled / warning / caution**: a SIGSTOP/SIGCONT duty cycle in real time (``throttle.
+  period``, ``stop_fraction``), which raises latency the way a TCC-throttled CPU does;
+- **shutdown**: SIGTERM (the OS's graceful shutdown); **power-off**: SIGKILL;
+- **restart**: the service's ``restart`` command, or its supervisor (see below);
+- **lost** (hardware loss): stays off until the fault ends; the drill's ``manual`` step
+  stands for the repair.
+
+Holding a shut-down server down. A supervisor (the ward EHR's, systemd, a restart policy)
+restarts a dead child within its restart delay, which would turn "shut down until it cools"
+into "back in a second". Freezing the child instead of stopping it does not work either: a
+liveness check kills a frozen child (the ward EHR's supervisor does), and a frozen process
+keeps its locks and sockets, which a powered-off server does not. So heat **freezes the
+supervisor** (SIGSTOP) while any server it owns must stay off: the dead child stays a zombie,
+nobody restarts it. To restart a server, heat resumes the supervisor, which restarts it after
+its own (real, unscaled) restart delay; a server that must stay off and that the supervisor
+brings back meanwhile is killed at birth (recorded as ``held``), and the supervisor is frozen
+again once every due restart is up. Servers running through the freeze keep running (a
+frozen supervisor only stops supervising). Rollback resumes the supervisor first.
+
+Every change is an entry of the fault's ``actions[]`` carrying the model time, the planned
+real time and the real time it happened (``elapsed_s``); a restart's ``up`` action carries
+the measured ``restart_took_s``, never scaled. ``cooling_restored`` carries ``ends_fault``
+so recovery is counted from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any, ClassVar
+
+from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
+from resildrill.errors import InjectionFailed
+from resildrill.faults.base import FaultContext, Recipe
+from resildrill.faults.heat.model import (
+    OFF_STATES,
+    THROTTLED_STATES,
+    HeatEvent,
+    Schedule,
+    format_model_time,
+    scaling_warnings,
+    schedule_table,
+    simulate,
+)
+from resildrill.faults.heat.spec import HeatFaultSpec
+from resildrill.faults.process import (
+    find_processes,
+    is_same_process,
+    proc_cmdline,
+    proc_start_time,
+    proc_state,
+)
+
+_CACHE: dict[str, Schedule] = {}
+
+
+def schedule_for(spec: HeatFaultSpec) -> Schedule:
+    """The (cached) schedule of a spec: the model is pure, so one run per spec suffices."""
+    key = spec.model_dump_json()
+    if key not in _CACHE:
+        if len(_CACHE) > 32:
+            _CACHE.clear()
+        _CACHE[key] = simulate(spec)
+    return _CACHE[key]
+
+
+def _signal(pid: int, start_time: int, sig: int) -> bool:
+    """Send ``sig`` only if ``pid`` is still the recorded process; True if sent."""
+    if not is_same_process(pid, start_time):
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(raw[raw.rfind(")") + 2 :].split()[1])
+
+
+def _proc_entry(pid: int) -> dict[str, Any] | None:
+    start = proc_start_time(pid)
+    return None if start is None else {"pid": pid, "start_time": start}
+
+
+def _base_dir(ctx: FaultContext) -> Path:
+    run_dir = ctx.target.run_dir
+    if run_dir is None:
+        return ctx.target_dir
+    path = Path(run_dir)
+    return path if path.is_absolute() else ctx.target_dir / path
+
+
+def restart_time_of(spec: HeatFaultSpec, ctx: FaultContext) -> float:
+    """The real time a server takes to come back: the spec's estimate or the target's delays."""
+    best = spec.restart_time
+    stack = ctx.target.stack or {}
+    delay = stack.get("restart_delay")
+    if isinstance(delay, str):
+        from resildrill.drill.model import parse_duration
+
+        with contextlib.suppress(ValueError):
+            best = max(best, parse_duration(delay) + 1.0)
+    for name in spec.servers:
+        service = ctx.target.services.get(name)
+        if service is not None and service.restart is not None:
+            best = max(best, service.restart.delay + 1.0)
+    return best
+
+
+class HeatFaultBackend:
+    """Fault kind ``heat``: FaultBackend + AdvancingFault over local processes."""
+
+    kind: ClassVar[str] = "heat"
+    spec_model: ClassVar[type[FaultSpec]] = HeatFaultSpec
+
+    # -- resolution ----------------------------------------------------------------------
+
+    @staticmethod
+    def _spec(spec: FaultSpec) -> HeatFaultSpec:
+        assert isinstance(spec, HeatFaultSpec)
+        return spec
+
+    def _supervisor_pid(
+        self, spec: HeatFaultSpec, name: str, pids: list[int], ctx: FaultContext
+    ) -> int | None:
+        """The process that restarts ``name``: the named supervisor service, or its parent."""
+        if spec.supervisor is not None:
+            service = ctx.target.services.get(spec.supervisor)
+            if service is None or service.process is None:
+                return None
+            found = find_processes(service.process, _base_dir(ctx))
+            return found[0] if len(found) == 1 else None
+        parents = {_ppid(p) for p in pids}
+        if len(parents) != 1:
+            return None
+        parent = parents.pop()
+        if parent is None or parent <= 1 or parent in ctx.protected_pids:
+            return None
+        if parent == os.getpid() or proc_state(parent) in (None, "Z", "X"):
+            return None
+        return parent
+
+    def _problems(self, spec: HeatFaultSpec, ctx: FaultContext) -> list[str]:
+        problems: list[str] = []
+        schedule = schedule_for(spec)
+        for name in spec.servers:
+            service: ServiceSpec | None = ctx.target.services.get(name)
+            if service is None:
+                known = ", ".join(sorted(ctx.target.services)) or "none"
+                problems.append(f"server {name!r} is not a service of the target (known: {known})")
+                continue
+            if service.process is None:
+                problems.append(f"server {name!r} has no 'process' locator")
+                continue
+            pids = find_processes(service.process, _base_dir(ctx))
+            if len(pids) != service.process.count:
+                problems.append(
+                    f"server {name!r}: expected {service.process.count} process(es), "
+                    f"found {len(pids)}"
+                )
+                continue
+            if any(p in ctx.protected_pids for p in pids):
+                problems.append(f"server {name!r}: a pid belongs to resildrill itself")
+            goes_off = any(e.state in OFF_STATES for e in schedule.server_events(name))
+            if not goes_off:
+                continue
+            if service.recovery == "none":
+                problems.append(
+                    f"server {name!r} shuts down in the plan but has recovery 'none': "
+                    "it could never be brought back"
+                )
+            elif (
+                service.recovery == "supervisor"
+                and self._supervisor_pid(spec, name, pids, ctx) is None
+            ):
+                problems.append(
+                    f"server {name!r} shuts down in the plan and is restarted by a "
+                    "supervisor heat cannot find: name its service in 'supervisor:'"
+                )
+        return problems
+
+    def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        return self._problems(self._spec(spec), ctx)
+
+    def warnings(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        """Non-fatal notes for ``plan``/``validate``: scaled intervals shorter than restarts."""
+        heat = self._spec(spec)
+        return scaling_warnings(schedule_for(heat), restart_time_of(heat, ctx))
+
+    def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]:
+        """``resildrill plan``'s heat schedule: model time, real time (from the drill's start,
+        ``offset_s`` being the injection), temperatures and states; then any warnings."""
+        heat = self._spec(spec)
+        schedule = schedule_for(heat)
+        lines = [
+            f"heat {heat.id}: time_scale {heat.time_scale:g} (1 s real = "
+            f"{format_model_time(heat.time_scale)} model), tick {heat.tick:g}s model, "
+            f"seed {heat.seed}; recovery counted from cooling restored",
+        ]
+        for name, p in schedule.profiles.items():
+            lines.append(
+                f"  {name:<14} {p.server_class:<13} offset {p.offset:+.1f} °C  throttle "
+                f"{p.throttle:g} warning {p.warning:g} caution {p.caution:g} critical "
+                f"{p.critical:g}  restart below {p.restart_below:g} after "
+                f"{format_model_time(p.retry_s)} off"
+            )
+        header, *rows = schedule_table(schedule)
+        lines.append(f"  {'at':>8}  {header}")
+        for event, row in zip(schedule.events, rows, strict=True):
+            lines.append(f"  {offset_s + event.real_s:7.2f}s  {row}")
+        lines += [f"  warning: {w}" for w in self.warnings(spec, ctx)]
+        return lines
+
+    def prepare(self, spec: FaultSpec, ctx: FaultContext) -> Recipe:
+        heat = self._spec(spec)
+        problems = self._problems(heat, ctx)
+        if problems:
+            raise InjectionFailed("; ".join(problems) + "; nothing injected")
+        base_dir = _base_dir(ctx)
+        servers: dict[str, Any] = {}
+        supervisors: dict[str, Any] = {}
+        for name in sorted(heat.servers):
+            service = ctx.target.services[name]
+            assert service.process is not None
+            pids = find_processes(service.process, base_dir)
+            entries = [e for e in (_proc_entry(p) for p in pids) if e is not None]
+            if len(entries) != len(pids):
+                raise InjectionFailed(f"server {name!r}: a process vanished; nothing injected")
+            record: dict[str, Any] = {
+                "state": "normal",
+                "locator": service.process.model_dump(mode="json"),
+                "expected": service.process.count,
+                "pids": entries,
+                "touched": [],
+                "shut": [],
+                "mode": "none",
+                "supervisor": None,
+                "restart": None,
+                "restart_requested_s": None,
+                "awaiting_up": False,
+            }
+            if service.recovery == "restart" and service.restart is not None:
+                cwd = Path(service.restart.cwd) if service.restart.cwd else ctx.target_dir
+                record["mode"] = "command"
+                record["restart"] = {
+                    "command": list(service.restart.command),
+                    "cwd": str(cwd if cwd.is_absolute() else ctx.target_dir / cwd),
+                }
+            elif service.recovery == "supervisor":
+                record["mode"] = "supervisor"
+                sup = self._supervisor_pid(heat, name, pids, ctx)
+                if sup is not None:
+                    key = str(sup)
+                    entry = _proc_entry(sup)
+                    if entry is not None:
+                        supervisors.setdefault(
+                            key, {**entry, "cmdline": proc_cmdline(sup), "frozen": False}
+                        )
+                        record["supervisor"] = key
+            servers[name] = record
+        return {
+            "kind": self.kind,
+            "base_dir": str(base_dir),
+            "time_scale": heat.time_scale,
+            "applied": 0,
+            "throttle": {
+                "period_s": heat.throttle.period,
+                "stop_fraction": heat.throttle.stop_fraction,
+            },
+            "servers": servers,
+            "supervisors": supervisors,
+        }
+
+    def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
+        # Nothing happens at the instant of injection: cooling is lost at model time
+        # ``cooling_lost_at`` and every change is applied by advance() on the runner's tick.
+        for name, srv in recipe["servers"].items():
+            for p in srv["pids"]:
+                if not is_same_process(p["pid"], p["start_time"]):
+                    raise InjectionFailed(f"server {name!r}: pid {p['pid']} is no longer its own")
+        return recipe
+
+    # -- acting over time ------------------------------------------------------------------
+
+    def advance(
+        self, spec: FaultSpec, recipe: Recipe, elapsed_s: float, ctx: FaultContext
+    ) -> tuple[Recipe, list[dict[str, Any]]]:
+        heat = self._spec(spec)
+        schedule = schedule_for(heat)
+        rec = copy.deepcopy(recipe)
+        actions: list[dict[str, Any]] = []
+        events = schedule.events
+        while rec["applied"] < len(events) and events[rec["applied"]].real_s <= elapsed_s:
+            event = events[rec["applied"]]
+            rec["applied"] += 1
+            actions.append(self._apply(event, rec, elapsed_s))
+        actions += self._tend(rec, elapsed_s)
+        self._duty_cycle(rec, elapsed_s)
+        return rec, actions
+
+    @staticmethod
+    def _base(event: HeatEvent, elapsed_s: float) -> dict[str, Any]:
+        return {
+            "model_s": event.model_s,
+            "model_time": format_model_time(event.model_s),
+            "planned_s": round(event.real_s, 4),
+            "elapsed_s": round(elapsed_s, 4),
+            "late_s": round(elapsed_s - event.real_s, 4),
+            "room_c": event.room_c,
+        }
+
+    def _live(self, rec: Recipe, srv: dict[str, Any]) -> list[int]:
+        locator = ProcessLocator.model_validate(srv["locator"])
+        return find_processes(locator, Path(rec["base_dir"]))
+
+    def _apply(self, event: HeatEvent, rec: Recipe, elapsed_s: float) -> dict[str, Any]:
+        action = self._base(event, elapsed_s)
+        if event.server is None:
+            action["action"] = event.action
+            if event.action == "cooling_restored":
+                action["ends_fault"] = True
+                action["detail"] = "cooling restored: recovery is counted from here"
+            else:
+                action["detail"] = "cooling lost"
+            return action
+        name = event.server
+        srv = rec["servers"][name]
+        prev = srv["state"]
+        srv["state"] = event.state
+        action.update(
+            {"server": name, "from": prev, "state": event.state, "inlet_c": event.inlet_c}
+        )
+        if event.action == "restart":
+            action["action"] = "restart"
+            action["detail"] = self._restart(rec, name, srv, elapsed_s)
+        elif event.state in ("shutdown", "power-off"):
+            action["action"] = event.state
+            action["detail"] = self._stop(rec, name, srv, event.state == "power-off")
+        elif event.state == "lost":
+            action["action"] = "lost"
+            action["detail"] = "hardware lost: stays off until the fault ends (manual repair)"
+        elif event.state in THROTTLED_STATES:
+            if prev not in THROTTLED_STATES:
+                action["action"] = "throttle"
+                action["detail"] = (
+                    f"duty cycle: stopped {rec['throttle']['stop_fraction']:.0%} of every "
+                    f"{rec['throttle']['period_s']:g}s"
+                )
+            else:
+                action["action"] = event.state
+                action["detail"] = f"{prev} -> {event.state} (still throttled)"
+        else:
+            action["action"] = "unthrottle"
+            action["detail"] = "resumed: " + self._resume(srv)
+        return action
+
+    def _resume(self, srv: dict[str, Any]) -> str:
+        resumed = [
+            str(p["pid"])
+            for p in srv["pids"]
+            if proc_state(p["pid"]) == "T" and _signal(p["pid"], p["start_time"], signal.SIGCONT)
+        ]
+        return ", ".join(resumed) or "nothing stopped"
+
+    def _freeze_supervisor(self, rec: Recipe, key: str | None, frozen: bool) -> str | None:
+        if key is None:
+            return None
+        sup = rec["supervisors"][key]
+        if sup["frozen"] == frozen:
+            return None
+        sig = signal.SIGSTOP if frozen else signal.SIGCONT
+        if _signal(sup["pid"], sup["start_time"], sig):
+            sup["frozen"] = frozen
+            return f"supervisor {sup['pid']} {'frozen' if frozen else 'resumed'}"
+        sup["frozen"] = False
+        return f"supervisor {sup['pid']} is gone"
+
+    def _stop(self, rec: Recipe, name: str, srv: dict[str, Any], hard: bool) -> str:
+        notes = []
+        if srv["mode"] == "supervisor":
+            note = self._freeze_supervisor(rec, srv["supervisor"], True)
+            if note:
+                notes.append(note)
+        sig = signal.SIGKILL if hard else signal.SIGTERM
+        sent = []
+        for p in srv["pids"]:
+            if _signal(p["pid"], p["start_time"], sig):
+                # a stopped process only acts on SIGTERM once continued
+                _signal(p["pid"], p["start_time"], signal.SIGCONT)
+                sent.append(str(p["pid"]))
+                srv["shut"].append(p)
+        srv["awaiting_up"] = False
+        notes.insert(0, f"{'SIGKILL' if hard else 'SIGTERM'} to {', '.join(sent) or 'nothing'}")
+        return "; ".join(notes)
+
+    def _restart(self, rec: Recipe, name: str, srv: dict[str, Any], elapsed_s: float) -> str:
+        srv["restart_requested_s"] = elapsed_s
+        srv["awaiting_up"] = True
+        if srv["mode"] == "command":
+            if len(self._live(rec, srv)) >= srv["expected"]:
+                return "already running"
+            restart = srv["restart"]
+            subprocess.Popen(
+                restart["command"],
+                cwd=restart["cwd"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            return f"ran restart command: {' '.join(restart['command'])}"
+        if srv["mode"] == "supervisor":
+            note = self._freeze_supervisor(rec, srv["supervisor"], False)
+            return note or "left to its supervisor"
+        return "no way to restart it"
+
+    def _tend(self, rec: Recipe, elapsed_s: float) -> list[dict[str, Any]]:
+        """Observe restarts, keep held servers down, and re-freeze supervisors when done."""
+        actions: list[dict[str, Any]] = []
+        for name, srv in rec["servers"].items():
+            if srv["awaiting_up"]:
+                live = self._live(rec, srv)
+                shut = {p["pid"] for p in srv["shut"]}
+                fresh = [p for p in live if p not in shut]
+                if len(fresh) >= srv["expected"]:
+                    entries = [e for e in (_proc_entry(p) for p in fresh) if e is not None]
+                    srv["pids"] = entries
+                    srv["shut"] = []
+                    srv["awaiting_up"] = False
+                    took = elapsed_s - float(srv["restart_requested_s"])
+                    actions.append(
+                        {
+                            "action": "up",
+                            "server": name,
+                            "state": srv["state"],
+                            "elapsed_s": round(elapsed_s, 4),
+                            "restart_took_s": round(took, 4),
+                            "detail": f"running again as pid {', '.join(map(str, fresh))} "
+                            f"(measured, not scaled)",
+                        }
+                    )
+            elif srv["state"] in OFF_STATES and srv["mode"] == "supervisor":
+                shut = {p["pid"] for p in srv["shut"]}
+                for pid in self._live(rec, srv):
+                    if pid in shut:
+                        continue
+                    entry = _proc_entry(pid)
+                    if entry and _signal(pid, entry["start_time"], signal.SIGKILL):
+                        srv["shut"].append(entry)
+                        actions.append(
+                            {
+                                "action": "held",
+                                "server": name,
+                                "state": srv["state"],
+                                "elapsed_s": round(elapsed_s, 4),
+                                "detail": f"its supervisor restarted it as pid {pid} while it "
+                                "must stay off: killed at boot",
+                            }
+                        )
+        for key in rec["supervisors"]:
+            owned = [s for s in rec["servers"].values() if s["supervisor"] == key]
+            held = any(s["state"] in OFF_STATES for s in owned)
+            waiting = any(s["awaiting_up"] for s in owned)
+            note = self._freeze_supervisor(rec, key, held and not waiting)
+            if note:
+                actions.append(
+                    {"action": "supervisor", "elapsed_s": round(elapsed_s, 4), "detail": note}
+                )
+        return actions
+
+    def _duty_cycle(self, rec: Recipe, elapsed_s: float) -> None:
+        period = float(rec["throttle"]["period_s"])
+        stop = ((elapsed_s % period) / period) < float(rec["throttle"]["stop_fraction"])
+        for srv in rec["servers"].values():
+            if srv["state"] not in THROTTLED_STATES or srv["awaiting_up"]:
+                continue
+            for p in srv["pids"]:
+                state = proc_state(p["pid"])
+                if stop and state not in ("T", None, "Z", "X"):
+                    if _signal(p["pid"], p["start_time"], signal.SIGSTOP) and not any(
+                        t["pid"] == p["pid"] for t in srv["touched"]
+                    ):
+                        srv["touched"].append(p)
+                elif not stop and state == "T":
+                    _signal(p["pid"], p["start_time"], signal.SIGCONT)
+
+    # -- undo --------------------------------------------------------------------------------
+
+    def _stoppable(self, recipe: Recipe, srv: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every process heat may have stopped: recorded ones, and the server's live ones
+        (a crash between a SIGSTOP and the journal write leaves a pid the recipe lacks)."""
+        found = list(srv["pids"]) + list(srv["touched"])
+        known = {p["pid"] for p in found}
+        for pid in self._live(recipe, srv):
+            entry = _proc_entry(pid)
+            if pid not in known and entry is not None:
+                found.append(entry)
+        return found
+
+    def revert(self, recipe: Recipe) -> str:
+        done: list[str] = []
+        for sup in recipe["supervisors"].values():
+            if _signal(sup["pid"], sup["start_time"], signal.SIGCONT) and sup.get("frozen"):
+                done.append(f"supervisor {sup['pid']} resumed")
+        for name, srv in recipe["servers"].items():
+            for p in self._stoppable(recipe, srv):
+                if proc_state(p["pid"]) == "T" and _signal(
+                    p["pid"], p["start_time"], signal.SIGCONT
+                ):
+                    done.append(f"{name}: SIGCONT {p['pid']}")
+            if srv["mode"] == "command" and len(self._live(recipe, srv)) < srv["expected"]:
+                restart = srv["restart"]
+                subprocess.Popen(
+                    restart["command"],
+                    cwd=restart["cwd"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+                done.append(f"{name}: ran restart command")
+            elif srv["mode"] == "supervisor" and srv["state"] in OFF_STATES:
+                done.append(f"{name}: left to its supervisor")
+        return "; ".join(done) or "nothing to undo"
+
+    def is_injected(self, recipe: Recipe) -> bool:
+        for sup in recipe["supervisors"].values():
+            if is_same_process(sup["pid"], sup["start_time"]) and proc_state(sup["pid"]) == "T":
+                return True
+        for srv in recipe["servers"].values():
+            for p in self._stoppable(recipe, srv):
+                if is_same_process(p["pid"], p["start_time"]) and proc_state(p["pid"]) == "T":
+                    return True
+            # a restart-command server still down is owed a restart by the drill; a
+            # supervised one coming back is the system's job, measured not forced
+            if srv["mode"] == "command" and len(self._live(recipe, srv)) < srv["expected"]:
+                return True
+        return False
+
+    def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
+        return False
+
+    def undo_hint(self, recipe: Recipe) -> str:
+        pids = [str(s["pid"]) for s in recipe["supervisors"].values()]
+        for srv in recipe["servers"].values():
+            pids += [str(p["pid"]) for p in [*srv["pids"], *srv["touched"]]]
+        hint = f"kill -CONT {' '.join(dict.fromkeys(pids))}" if pids else ""
+        for srv in recipe["servers"].values():
+            if srv["mode"] == "command":
+                cmd = " ".join(srv["restart"]["command"])
+                hint += f"; cd {srv['restart']['cwd']} && {cmd}"
+        return hint.strip("; ") or "nothing to undo"
