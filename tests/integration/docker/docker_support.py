@@ -27,6 +27,7 @@ IDLE = [
     "-c",
     "import signal, sys, time\n"
     "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+    "print('ready', flush=True)\n"
     "while True: time.sleep(3600)",
 ]
 BUSY = ["/bin/sh", "-c", "while :; do :; done"]
@@ -106,6 +107,9 @@ class Containers:
         cid = str(created["Id"])
         self.ids.append(cid)
         api.start(cid)
+        if command is None:
+            # Until Python has installed its SIGTERM handler, a PID 1 ignores SIGTERM.
+            assert wait_for(lambda: b"ready" in api.logs(cid), 20), f"{name} did not start"
         return cid
 
     def remove_all(self) -> None:

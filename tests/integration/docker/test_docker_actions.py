@@ -65,10 +65,16 @@ def test_crash_is_a_real_crash_and_the_restart_policy_brings_it_back(
     backend, recipe = inject(s)
     assert backend.self_heals(s, CTX)
     assert recipe["containers"][0]["crashed_via"] == "host"
-    assert wait_for(lambda: up(cid) and inspect(cid)["RestartCount"] >= 1, 15)
-    after = inspect(cid)
-    assert after["State"]["Pid"] != before["State"]["Pid"]
-    assert after["State"]["StartedAt"] != before["State"]["StartedAt"]
+    # Docker sets the new Pid a moment before the new StartedAt: wait for both.
+    assert wait_for(
+        lambda: (
+            up(cid)
+            and inspect(cid)["RestartCount"] >= 1
+            and inspect(cid)["State"]["StartedAt"] != before["State"]["StartedAt"]
+        ),
+        15,
+    )
+    assert inspect(cid)["State"]["Pid"] != before["State"]["Pid"]
     # advance() measures when the restart policy brought it back.
     recipe2, actions = backend.advance(s, recipe, 1.0, CTX)
     assert actions and actions[0]["action"] == "container_restarted"
