@@ -383,6 +383,7 @@ def rebuild_record(run_dir: Path) -> RunRecord:
         raise ValueError(f"{run_dir}/timeline.jsonl has no header")
     header = lines[0]
     drill = load_drill(header["drill"], FaultRegistry.discover())
+
     series = TimeSeries()
     for probe in drill.target.spec.probes:
         series.source(probe.name, "probe", probe.role)
@@ -398,7 +399,22 @@ def rebuild_record(run_dir: Path) -> RunRecord:
         status="error",
         reason="the runner stopped before the end",
     )
-    runs = {f.id: FaultRun(spec=f, counted_from="revert") for f in drill.spec.faults}
+    from resildrill.clock import MonotonicClock
+    from resildrill.faults.base import FaultContext
+
+    registry = FaultRegistry.discover()
+    ctx = FaultContext(
+        drill.target.spec, drill.target.path.parent, header["run_id"], MonotonicClock()
+    )
+
+    def counted_from(spec: Any) -> str:
+        try:
+            heals = registry.backend(spec.kind).self_heals(spec, ctx)
+        except Exception:  # a backend that cannot judge offline: assume the drill ends it
+            heals = False
+        return "inject" if heals else "revert"
+
+    runs = {f.id: FaultRun(spec=f, counted_from=counted_from(f)) for f in drill.spec.faults}
     last = 0.0
     for line in lines[1:]:
         if line.get("t") == "s" and line["p"] in series.sources:

@@ -6,6 +6,7 @@ trusts the journal.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -101,6 +102,13 @@ def test_forced_crash_then_rollback(
     second = resildrill("rollback", str(run_dir / "journal.jsonl"))
     assert second.returncode == 0
     assert "nothing to do" in second.stdout
+    # What the crashed run measured is not lost: a partial report is rebuilt from its stream.
+    rebuilt = resildrill("report", str(run_dir), "--format", "json")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["partial"] is True
+    probe = report["timeline"]["series"]["probe.web.success"]["values"]
+    assert sum(v is not None for v in probe) >= 5  # the baseline's samples survived
 
 
 @pytest.mark.parametrize("trial", range(3))

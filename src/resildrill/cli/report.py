@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from resildrill.report import DEFAULT_FORMATS, render_all
+from resildrill.errors import InvalidInput
 
-__all__ = ["register", "render_all"]
+__all__ = ["register"]
 
 
 class ReportFormat(StrEnum):
@@ -26,6 +26,18 @@ class ReportFormat(StrEnum):
     junit = "junit"
     md = "md"
     json = "json"
+
+
+def write_partial_report(run_dir: Path) -> Path:
+    """Rebuild report.json (``partial: true``) of a run whose runner died, from its stream."""
+    from resildrill import pipeline
+
+    try:
+        record = pipeline.rebuild_record(run_dir)
+    except (ValueError, KeyError, OSError) as exc:
+        raise InvalidInput(f"{run_dir}/timeline.jsonl: cannot rebuild: {exc}") from None
+    analysis = pipeline.judge(record)
+    return pipeline.write_json(pipeline.build_report(record, analysis, partial=True), run_dir)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,8 +68,16 @@ def register(app: typer.Typer) -> None:
             typer.Option("--out", "-o", help="directory to write into [default: beside SOURCE]"),
         ] = None,
     ) -> None:
-        from resildrill.report import load_report
+        from resildrill.report import DEFAULT_FORMATS, load_report, render_all
 
+        if source.is_dir() and not (source / "report.json").exists():
+            if not (source / "timeline.jsonl").exists():
+                raise InvalidInput(f"{source}: neither report.json nor timeline.jsonl here")
+            write_partial_report(source)
+            typer.echo(
+                f"{source}: the run did not finish; partial report rebuilt from its timeline.jsonl",
+                err=True,
+            )
         report = load_report(source)
         chosen = [f.value for f in formats] if formats else list(DEFAULT_FORMATS)
         target = out if out is not None else (source if source.is_dir() else source.parent)
