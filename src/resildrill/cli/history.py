@@ -159,8 +159,16 @@ def import_reports(db: Path | None, reports: list[Path]) -> int:
     from resildrill.report.model import load_report
 
     code = 0
+    sources: list[Path] = []
+    for source in reports:
+        # A downloaded artefact is often a folder of run folders: import each of them.
+        inner = sorted(source.glob("*/report.json")) if source.is_dir() else []
+        if inner and not (source / "report.json").exists():
+            sources += inner
+        else:
+            sources.append(source)
     with HistoryStore(db) as store:
-        for source in reports:
+        for source in sources:
             try:
                 report = load_report(source).model_dump(mode="json", by_alias=True)
             except InvalidInput as exc:
@@ -225,12 +233,15 @@ def register(app: typer.Typer) -> None:
         "import",
         help=(
             "Add reports made elsewhere (CI artefacts) to the history. REPORT is a "
-            "report.json or a run folder; a run already there is not added twice."
+            "report.json, a run folder, or a folder of run folders; a run already there "
+            "is not added twice."
         ),
     )
     def _import(
         ctx: typer.Context,
-        reports: Annotated[list[Path], typer.Argument(help="report.json files or run folders")],
+        reports: Annotated[
+            list[Path], typer.Argument(help="report.json files, run folders or their parent")
+        ],
         db: DbOption = None,
     ) -> None:
         parent_db = (ctx.obj or {}).get("db")
