@@ -631,7 +631,9 @@ class DockerFaultBackend:
             attrs = _inspect(client, c["id"]) or attrs
         state = attrs["State"]
         if state.get("Running") and not state.get("Restarting"):
-            if recipe["recovery"] == "orchestrator" and state.get("StartedAt") != c["started_at"]:
+            # Docker publishes the new Pid a moment before the new StartedAt: either will do.
+            again = state.get("StartedAt") != c["started_at"] or state.get("Pid") != c["pid"]
+            if recipe["recovery"] == "orchestrator" and again:
                 return f"{c['name']}: restarted by its restart policy ({c['restart_policy']})"
             return f"{c['name']}: running"
         client.api.start(c["id"])
