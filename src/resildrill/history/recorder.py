@@ -67,14 +67,15 @@ def apply_history(
     try:
         if path.exists():
             with HistoryStore(path) as store:
-                before = store.runs(current.drill)
-                newest = [r for r in before if r.figures.started_ts < current.started_ts]
-                trend = newest[-TREND_RUNS:]
+                trend = store.previous(
+                    current.drill, current.started_ts, limit=TREND_RUNS, completed=False
+                )[::-1]
                 limit = regression.last_n if regression else 0
                 previous = store.previous(current.drill, current.started_ts, limit=limit)
         else:
             trend, previous = [], []
-    except (ResildrillError, sqlite3.Error, OSError) as exc:
+    # ValueError/KeyError: a stored report that no longer reads (hand-edited, truncated).
+    except (ResildrillError, sqlite3.Error, OSError, ValueError, KeyError) as exc:
         _warn(out, f"run history {path} not read: {exc}")
         if regression is not None and current.completed:
             out["gates"] = [

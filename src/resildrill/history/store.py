@@ -301,13 +301,22 @@ class HistoryStore:
         rows = self._db.execute(sql, args).fetchall()
         return [self._stored(r) for r in reversed(rows)]
 
-    def previous(self, drill: str, before_ts: float, *, limit: int) -> list[StoredRun]:
-        """Completed runs of ``drill`` started before ``before_ts``, newest first."""
-        marks = ", ".join("?" for _ in COMPLETED_OUTCOMES)
+    def previous(
+        self, drill: str, before_ts: float, *, limit: int, completed: bool = True
+    ) -> list[StoredRun]:
+        """Runs of ``drill`` started before ``before_ts``, newest first.
+
+        With ``completed`` (the default) only runs whose figures cover the whole drill:
+        passed or failed, not partial.
+        """
+        sql = "SELECT * FROM runs WHERE drill = ? AND started_ts < ?"
+        args: list[str | float | int] = [drill, before_ts]
+        if completed:
+            marks = ", ".join("?" for _ in COMPLETED_OUTCOMES)
+            sql += f" AND partial = 0 AND outcome IN ({marks})"
+            args += COMPLETED_OUTCOMES
         rows = self._db.execute(
-            f"SELECT * FROM runs WHERE drill = ? AND started_ts < ? AND partial = 0 "
-            f"AND outcome IN ({marks}) ORDER BY started_ts DESC, run_id DESC LIMIT ?",
-            (drill, before_ts, *COMPLETED_OUTCOMES, limit),
+            sql + " ORDER BY started_ts DESC, run_id DESC LIMIT ?", [*args, limit]
         ).fetchall()
         return [self._stored(r) for r in rows]
 

@@ -115,3 +115,14 @@ def test_record_run_never_raises(tmp_path: Path) -> None:
         [run] = store.runs()
         assert run.source == "run"
         assert run.report_path == str((tmp_path / "report.json").resolve())
+
+
+def test_a_corrupt_stored_report_is_a_warning(tmp_path: Path) -> None:
+    """A stored report that no longer parses warns instead of crashing the finished run."""
+    db = tmp_path / "h.sqlite"
+    seed(db, [2.0, 2.1, 1.9])
+    with HistoryStore(db) as store, store._db:
+        store._db.execute("UPDATE runs SET report_json = '{' WHERE run_id = 'r2'")
+    report = apply_history(make_report("now", started_at=day(10)), None, db=db)
+    assert report["exit_code"] == 0
+    assert any("not read" in w for w in report["warnings"])
