@@ -239,6 +239,52 @@ def blind_spots(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
     return {"seconds": round(blind * RESOLUTION_S, 3)}
 
 
+def probe_downtime(record: RunRecord, analysis: Analysis) -> dict[str, list[bool]]:
+    """Per probe, buckets in which its checks failed (same rule as the clinical outage)."""
+    return {
+        s.name: rec.outage_flags([s.padded(analysis.n_buckets)], analysis.n_buckets)
+        for s in record.series.sources.values()
+        if s.source == "probe"
+    }
+
+
+def restore_order(
+    record: RunRecord, analysis: Analysis, down: dict[str, list[bool]]
+) -> list[dict[str, Any]]:
+    """Services in the order they came back after the first fault, from their probes."""
+    first = min(
+        (f.inject_requested_at_s for f in record.faults if f.inject_requested_at_s is not None),
+        default=None,
+    )
+    if first is None:
+        return []
+    start = bucket_index(first)
+    probes = {p.name: p for p in record.drill.target.spec.probes}
+    rows = []
+    for name, flags in down.items():
+        failing = [i for i in range(start, len(flags)) if flags[i]]
+        if not failing:
+            continue
+        last = failing[-1]
+        restored = last + 1 if last + 1 < len(flags) else None
+        spec = probes.get(name)
+        rows.append(
+            {
+                "name": (spec.service if spec and spec.service else name),
+                "probe": name,
+                "down_at_s": _r(failing[0] * RESOLUTION_S),
+                "restored_at_s": _r(restored * RESOLUTION_S) if restored is not None else None,
+                "time_to_restore_s": _r((restored - failing[0]) * RESOLUTION_S)
+                if restored is not None
+                else None,
+            }
+        )
+    rows.sort(key=lambda r: (r["restored_at_s"] is None, r["restored_at_s"] or 0.0))
+    for order, row in enumerate(rows, start=1):
+        row["order"] = order if row["restored_at_s"] is not None else None
+    return rows
+
+
 def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False) -> dict[str, Any]:
     """The report.json document of a run."""
     drill, target = record.drill, record.drill.target
@@ -275,17 +321,22 @@ def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False
             },
         }
         faults.append(entry)
+    down = probe_downtime(record, analysis)
+    probe_specs = {p.name: p for p in target.spec.probes}
     probes = []
     for s in record.series.sources.values():
         if s.source != "probe":
             continue
         total = sum(s.counts)
+        spec = probe_specs.get(s.name)
         probes.append(
             {
                 "name": s.name,
                 "role": s.role,
+                "service": spec.service if spec else None,
                 "samples": total,
                 "failures": sum(s.failures),
+                "outage_s": _r(sum(down[s.name]) * RESOLUTION_S),
                 "availability": _r(1 - sum(s.failures) / total, 4) if total else None,
             }
         )
@@ -339,6 +390,7 @@ def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False
         },
         "load": clinical_impact(record, analysis),
         "blind_spots": blind_spots(record, analysis),
+        "services": restore_order(record, analysis, down),
         "notices": record.notices,
         "integrity": record.integrity,
         "gates": [
