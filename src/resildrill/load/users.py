@@ -31,8 +31,6 @@ from resildrill.load import worker
 WRITE_SYSTEM = "urn:resildrill:write"
 LOINC = "http://loinc.org"
 FHIR_JSON = "application/fhir+json"
-#: Bearer tokens expire on long drills; re-read the variable this often.
-TOKEN_REFRESH_S = 30.0
 #: Patients, encounters and locations a process has seen are re-fetched this often.
 _CACHE_S = 30.0
 
@@ -58,20 +56,18 @@ def _think(low_s: float, high_s: float) -> float:
 
 
 class _Token:
-    """A bearer token from an environment variable, re-read every TOKEN_REFRESH_S."""
+    """A bearer token from an environment variable, read again for every request.
+
+    The driver pushes a refreshed value into this process's environment (stdin command),
+    and reading os.environ is a dict lookup, so there is nothing to cache.
+    """
 
     def __init__(self, env: str | None) -> None:
         self.env = env
-        self.value: str | None = None
-        self.read_at = -1e9
 
     def header(self) -> dict[str, str]:
-        if not self.env:
-            return {}
-        now = time.monotonic()
-        if now - self.read_at > TOKEN_REFRESH_S:
-            self.value, self.read_at = os.environ.get(self.env), now
-        return {"Authorization": f"Bearer {self.value}"} if self.value else {}
+        value = os.environ.get(self.env) if self.env else None
+        return {"Authorization": f"Bearer {value}"} if value else {}
 
 
 def _ssl_context() -> Any:
@@ -100,7 +96,7 @@ class ClinicalUser(FastHttpUser):
     network_timeout = _SPEC.request_timeout
     connection_timeout = min(network_timeout, 5.0)
     insecure = False
-    ssl_context_factory = _ssl_context
+    ssl_context_factory = staticmethod(_ssl_context)
     token = _Token(_SPEC.bearer_token_env)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

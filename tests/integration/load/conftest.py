@@ -23,12 +23,12 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def fhir_stub() -> Iterator[Callable[..., str]]:
-    """Start FHIR stubs (``fhir_stub(drop_every=20)``) and return their base URLs."""
+    """Start FHIR stubs (``fhir_stub(drop_every=20, extra=("--token", "t"))``); return URLs."""
     procs: list[subprocess.Popen[str]] = []
 
-    def start(drop_every: int = 0) -> str:
+    def start(drop_every: int = 0, extra: tuple[str, ...] = ()) -> str:
         proc = subprocess.Popen(
-            [sys.executable, str(STUB), "--drop-every", str(drop_every)],
+            [sys.executable, str(STUB), "--drop-every", str(drop_every), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -37,7 +37,8 @@ def fhir_stub() -> Iterator[Callable[..., str]]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("READY"), line
-        return f"http://127.0.0.1:{line.split()[1]}"
+        scheme = "https" if "--tls" in extra else "http"
+        return f"{scheme}://127.0.0.1:{line.split()[1]}"
 
     yield start
     for proc in procs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import ssl
 import sys
 from typing import Any
 
@@ -28,6 +29,8 @@ class Store:
         self.drop_every = drop_every
         self.acked = 0
         self.dropped = 0
+        self.token: str | None = None
+        self.seen_tokens: dict[str, int] = {}
 
     def put(self, rtype: str, res: Resource) -> Resource:
         """Store (or, every Nth acknowledged write, pretend to) and return the stored body."""
@@ -124,7 +127,25 @@ def make_app(store: Store) -> web.Application:
     async def stats(request: web.Request) -> web.Response:
         return web.json_response({"acked": store.acked, "dropped": store.dropped})
 
-    app = web.Application()
+    @web.middleware
+    async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        if store.token and not request.path.startswith("/_stub/"):
+            given = request.headers.get("Authorization", "")
+            store.seen_tokens[given] = store.seen_tokens.get(given, 0) + 1
+            if given != f"Bearer {store.token}":
+                return web.json_response({"resourceType": "OperationOutcome"}, status=401)
+        return await handler(request)
+
+    async def rotate(request: web.Request) -> web.Response:
+        store.token = (await request.json())["token"]
+        return web.json_response({})
+
+    async def tokens(request: web.Request) -> web.Response:
+        return web.json_response(store.seen_tokens)
+
+    app = web.Application(middlewares=[auth])
+    app.router.add_post("/_stub/token", rotate)
+    app.router.add_get("/_stub/tokens", tokens)
     app.router.add_get("/_stub/stats", stats)
     app.router.add_get("/{type}", search)
     app.router.add_post("/{type}", create)
@@ -133,12 +154,17 @@ def make_app(store: Store) -> web.Application:
     return app
 
 
-async def _main(port: int, drop_every: int) -> None:
+async def _main(port: int, drop_every: int, token: str | None, tls: list[str] | None) -> None:
     store = Store(drop_every)
+    store.token = token
     seed(store)
     runner = web.AppRunner(make_app(store), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
+    ctx = None
+    if tls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(tls[0], tls[1])
+    site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ctx)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     print(f"READY {bound}", flush=True)
@@ -150,5 +176,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--drop-every", type=int, default=0)
+    ap.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None)
     args = ap.parse_args()
-    asyncio.run(_main(args.port, args.drop_every))
+    asyncio.run(_main(args.port, args.drop_every, args.token, args.tls))

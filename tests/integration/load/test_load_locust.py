@@ -192,3 +192,68 @@ def test_sigkilled_runner_leaves_no_locust_process(
         for p in pids:
             if alive(p):
                 os.killpg(p, signal.SIGKILL)
+
+
+@pytest.mark.timeout(90)
+def test_tls_ca_bundle_and_refreshed_bearer_token(
+    fhir_stub: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Users verify TLS with the CA bundle, send the bearer token, and follow a refresh."""
+    import ssl
+
+    import resildrill.load.driver as driver_module
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    base = fhir_stub(extra=("--token", "first", "--tls", str(cert), str(key)))
+    ctx = ssl.create_default_context(cafile=str(cert))
+    monkeypatch.setenv("RD_TEST_TOKEN", "first")
+    monkeypatch.setattr(driver_module, "_TOKEN_CHECK_S", 0.2)
+    spec = LoadSpec(users=13, pace=300, bearer_token_env="RD_TEST_TOKEN", ca_bundle=str(cert))
+    driver = LoadDriver(spec, host=base, run_dir=tmp_path / "run", monotonic_t0=time.monotonic())
+    series = TimeSeries()
+    try:
+        driver.start()
+        _drive(driver, 2.5, series)
+        # The identity provider rotates the token; the runner's environment gets the new one.
+        req = urllib.request.Request(
+            f"{base}/_stub/token", data=b'{"token": "second"}', method="POST"
+        )
+        urllib.request.urlopen(req, timeout=5, context=ctx).close()
+        monkeypatch.setenv("RD_TEST_TOKEN", "second")
+        rotated = time.monotonic()
+        _drive(driver, 3.0, series)
+    finally:
+        driver.stop()
+    apply_buckets(series, driver.poll())
+    with urllib.request.urlopen(f"{base}/_stub/tokens", timeout=5, context=ctx) as resp:
+        seen = json.load(resp)
+    assert seen.get("Bearer first", 0) > 50 and seen.get("Bearer second", 0) > 50
+    settled = int((rotated - driver.t0 + 1.0) / 0.1)
+    assert sum(sum(s.failures[settled:]) for s in series.sources.values()) == 0
+    assert sum(sum(s.counts[settled:]) for s in series.sources.values()) > 50
+    result = driver.integrity_check(timeout_s=30)
+    assert result.writes_acknowledged > 0 and result.writes_unverifiable == 0
+    assert result.writes_lost == 0
