@@ -33,10 +33,11 @@ ping_unix() { curl -fsS --max-time 2 --unix-socket "$sock" http://docker/_ping >
 ping_tcp() { curl -fsS --max-time 2 "http://$tcp/_ping" >/dev/null 2>&1; }
 
 if [[ "${1:-}" == "--stop" ]]; then
-  if [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    kill -TERM "$(cat "$pidfile")"
-    for _ in $(seq 1 100); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.2; done
-    echo "start-docker: stopped dockerd $(cat "$pidfile")"
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    echo "start-docker: stopped dockerd $pid"
   else
     echo "start-docker: no dockerd started by this script is running"
   fi
