@@ -85,7 +85,7 @@ def test_killed_child_is_restarted_after_the_delay(tmp_path: Path) -> None:
         second = wait_for(lambda: (p := live_pid(tmp_path / "s.pid")) != first and p, 10)
         took = time.monotonic() - killed_at
         assert second != first
-        assert 0.5 <= took < 2.0
+        assert 0.5 <= took < 3.0  # the delay, plus room for a busy machine
         assert status(tmp_path)["children"]["sleeper"]["restarts"] == 1
         assert status(tmp_path)["children"]["sleeper"]["last_exit"] == -signal.SIGKILL
     finally:
@@ -106,12 +106,13 @@ def test_crash_loop_backs_off(tmp_path: Path) -> None:
     }
     proc = start(tmp_path, [child], delay=0.2)
     try:
+        wait_for(lambda: status(tmp_path).get("children"), 10)
         time.sleep(2.5)
         restarts = status(tmp_path)["children"]["crasher"]["restarts"]
     finally:
         stop(proc)
     # delays 0.2, 0.4, 0.8, 1.6 s: about 3 restarts in 2.5 s; a tight loop would make dozens
-    assert 2 <= restarts <= 4
+    assert 2 <= restarts <= 5
 
 
 def test_frozen_child_is_killed_by_liveness_checks(tmp_path: Path) -> None:
