@@ -347,16 +347,21 @@ class HeatFaultBackend:
             {"server": name, "from": prev, "state": event.state, "inlet_c": event.inlet_c}
         )
         if event.action == "restart":
+            srv["restarts"] = srv.get("restarts", 0) + 1
             action["action"] = "restart"
             action["detail"] = self._restart(rec, name, srv, elapsed_s)
         elif event.state in ("shutdown", "power-off"):
             action["action"] = event.state
             action["detail"] = self._stop(rec, name, srv, event.state == "power-off")
+            # a server that had come back and trips again: the flapping the report counts
+            action["relapse"] = bool(srv.get("restarts", 0))
         elif event.state == "lost":
             action["action"] = "lost"
             action["detail"] = "hardware lost: stays off until the fault ends (manual repair)"
         elif event.state in THROTTLED_STATES:
             if prev not in THROTTLED_STATES:
+                # the duty cycle starts with a stop, so the throttle takes effect at once
+                srv["throttle_since"] = elapsed_s
                 action["action"] = "throttle"
                 action["detail"] = (
                     f"duty cycle: stopped {rec['throttle']['stop_fraction']:.0%} of every "
@@ -486,10 +491,12 @@ class HeatFaultBackend:
 
     def _duty_cycle(self, rec: Recipe, elapsed_s: float) -> None:
         period = float(rec["throttle"]["period_s"])
-        stop = ((elapsed_s % period) / period) < float(rec["throttle"]["stop_fraction"])
+        fraction = float(rec["throttle"]["stop_fraction"])
         for srv in rec["servers"].values():
             if srv["state"] not in THROTTLED_STATES or srv["awaiting_up"]:
                 continue
+            phase = ((elapsed_s - float(srv.get("throttle_since") or 0.0)) % period) / period
+            stop = phase < fraction
             for p in srv["pids"]:
                 state = proc_state(p["pid"])
                 if stop and state not in ("T", None, "Z", "X"):

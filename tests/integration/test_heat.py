@@ -1,0 +1,229 @@
+"""A short heatwave end to end on the ward EHR through the real CLI: plan versus observed.
+
+A watcher thread samples every server's process (pidfile, /proc state) every 5 ms while
+``resildrill run`` plays drills/heatwave.yaml five times faster. Each planned observable
+change (throttle -> first SIGSTOP seen, shutdown -> process gone, restart -> a new process)
+must be observed in the plan's order within max(1 s, 2 model ticks) of its planned time;
+every difference (and any change the plan did not have) is printed and kept in
+``heat-differences.json`` next to the report. Run with ``-s`` to see the table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.support.tiny import resildrill
+
+from resildrill.faults.heat.model import THROTTLED_STATES, simulate
+from resildrill.faults.heat.spec import HeatFaultSpec
+from resildrill.faults.process import proc_state
+from resildrill.wardehr import stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERS = ("replica-a", "replica-b", "gateway")
+SPEEDUP = 5.0  # the example drill's time_scale 60 becomes 300
+
+
+@pytest.fixture(scope="module")
+def ward(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A ward EHR with free ports and a 200 ms restart delay, always stopped afterwards."""
+    folder = tmp_path_factory.mktemp("heat")
+    path = stack.write_target(folder, restart_delay="200ms")
+    try:
+        stack.up(path, timeout_s=60)
+        yield path
+    finally:
+        # never leave a frozen process behind, whatever the drill did
+        for name in (*SERVERS, "supervisor"):
+            pid = stack.read_pid(path, name)
+            if pid is not None and proc_state(pid) == "T":
+                os.kill(pid, signal.SIGCONT)
+        stack.down(path)
+
+
+def short_drill(target: Path) -> tuple[Path, dict[str, Any]]:
+    """drills/heatwave.yaml against ``target``, SPEEDUP times faster, without load."""
+    doc = yaml.safe_load((ROOT / "drills" / "heatwave.yaml").read_text())
+    doc["name"] = "heatwave-short"
+    doc["target"] = str(target)
+    doc.pop("load", None)
+    doc["slos"] = [s for s in doc["slos"] if "probe" in s]
+    doc["phases"] = {"baseline": "3s", "recovery": "8s"}
+    doc["stability_window"] = "3s"
+    doc["gates"] = {"all_faults_recovered": True}
+    fault = doc["faults"][0]
+    fault["time_scale"] = fault["time_scale"] * SPEEDUP
+    seconds = float(str(fault["duration"]).rstrip("s"))
+    fault["duration"] = f"{seconds / SPEEDUP:g}s"
+    path = target.parent / "heatwave-short.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path, fault
+
+
+@dataclass
+class Watcher:
+    """Samples each server's process every 5 ms; records (monotonic, server, change)."""
+
+    target: Path
+    changes: list[tuple[float, str, str, int | None]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def look(self, name: str) -> tuple[int | None, str]:
+        """The server's pid and whether it is 'up', 'stopped' (SIGSTOP) or 'down'."""
+        pid = stack.read_pid(self.target, name)
+        state = proc_state(pid) if pid is not None else None
+        if pid is None or state in (None, "Z", "X"):
+            return None, "down"
+        return pid, "stopped" if state == "T" else "up"
+
+    def run(self) -> None:
+        """Sample until stopped (bounded: at most five minutes)."""
+        last: dict[str, tuple[int | None, str]] = {n: self.look(n) for n in SERVERS}
+        # a duty cycle stops a process every period: only a stop after 0.5 s without one
+        # is a new throttle
+        last_stop: dict[str, float] = dict.fromkeys(SERVERS, -1.0)
+        deadline = time.monotonic() + 300
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            now = time.monotonic()
+            for name in SERVERS:
+                pid, what = self.look(name)
+                old_pid, old = last[name]
+                if what == "stopped":
+                    if now - last_stop[name] > 0.5 or pid != old_pid:
+                        self.changes.append((now, name, "stopped", pid))
+                    last_stop[name] = now
+                elif what == "down" and old != "down":
+                    self.changes.append((now, name, "down", old_pid))
+                elif what != "down" and (old == "down" or pid != old_pid):
+                    self.changes.append((now, name, "up", pid))
+                last[name] = (pid, what)
+            time.sleep(0.005)
+
+
+def expected_changes(spec: HeatFaultSpec) -> list[tuple[float, str, str]]:
+    """(planned real s from injection, server, observable change) in plan order."""
+    out = []
+    for e in simulate(spec).events:
+        if e.server is None:
+            continue
+        if e.state in THROTTLED_STATES and e.previous == "normal":
+            out.append((e.real_s, e.server, "stopped"))
+        elif e.action in ("shutdown", "power-off"):
+            out.append((e.real_s, e.server, "down"))
+        elif e.action == "restart":
+            out.append((e.real_s, e.server, "up"))
+    return out
+
+
+def test_short_heatwave_follows_its_plan(ward: Path) -> None:
+    """Observed throttles, shutdowns and restarts follow the plan's order and times."""
+    drill, fault = short_drill(ward)
+    plan = resildrill("plan", str(drill), timeout=30)
+    assert plan.returncode == 0, plan.stderr
+    assert "cooling_restored" in plan.stdout
+    print(plan.stdout)
+
+    watcher = Watcher(ward)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        run = resildrill("run", str(drill), "--yes", "--no-history", "--out",
+                         str(ward.parent / "reports"), timeout=120)  # fmt: skip
+    finally:
+        watcher.stop.set()
+        thread.join(5)
+    assert run.returncode in (0, 1), run.stdout + run.stderr
+    run_dir = Path(run.stdout.strip().splitlines()[-1])
+    report = json.loads((run_dir / "report.json").read_text())
+    t0 = report["clock"]["monotonic_t0"]
+    (heat,) = report["faults"]
+    injected = heat["injected_at_s"]
+
+    # the report: actions with model and real times side by side; recovery from cooling
+    actions = heat["actions"]
+    restored = [a for a in actions if a.get("action") == "cooling_restored"]
+    assert len(restored) == 1 and restored[0]["ends_fault"] is True
+    assert heat["reverted_at_s"] == pytest.approx(restored[0]["at_s"], abs=1e-3)
+    for a in actions:
+        if "planned_s" in a:
+            assert {"model_s", "model_time", "elapsed_s", "late_s"} <= set(a)
+    ups = [a for a in actions if a.get("action") == "up"]
+    assert ups and all(a["restart_took_s"] >= 0 for a in ups)
+    assert any(a.get("relapse") for a in actions), "replica-b trips again after its restart"
+
+    spec = HeatFaultSpec.model_validate({**fault, "at": "0s"})
+    tick_real = spec.tick / spec.time_scale
+    tolerance = max(1.0, 2 * tick_real)
+    planned = expected_changes(spec)
+    observed = [(t - t0 - injected, name, what, pid) for t, name, what, pid in watcher.changes]
+    used: set[int] = set()
+    rows: list[dict[str, Any]] = []
+    last_index: dict[str, int] = {}
+    for at, name, what in planned:
+        match = None
+        for i, (t, n, w, _pid) in enumerate(observed):
+            if i in used or n != name or w != what or i <= last_index.get(name, -1):
+                continue
+            if t >= at - tolerance:
+                match = i
+                break
+        row: dict[str, Any] = {"server": name, "change": what, "planned_s": round(at, 3)}
+        if match is None:
+            row.update(observed_s=None, difference_s=None)
+        else:
+            used.add(match)
+            last_index[name] = match
+            row.update(
+                observed_s=round(observed[match][0], 3),
+                difference_s=round(observed[match][0] - at, 3),
+            )
+        rows.append(row)
+    unplanned = [
+        {"server": n, "change": w, "observed_s": round(t, 3), "pid": pid}
+        for i, (t, n, w, pid) in enumerate(observed)
+        if i not in used and -0.5 < t < spec.duration + 1  # type: ignore[operator]
+    ]
+    held = [a for a in actions if a.get("action") == "held"]
+    differences = {
+        "tolerance_s": tolerance,
+        "planned_vs_observed": rows,
+        "unplanned_changes": unplanned,
+        "held_actions": held,
+    }
+    (run_dir / "heat-differences.json").write_text(json.dumps(differences, indent=2))
+    print(f"{'server':<10} {'change':<8} {'planned':>8} {'observed':>9} {'diff':>7}")
+    for r in rows:
+        obs = "-" if r["observed_s"] is None else f"{r['observed_s']:8.3f}s"
+        diff = "-" if r["difference_s"] is None else f"{r['difference_s']:+6.3f}s"
+        print(f"{r['server']:<10} {r['change']:<8} {r['planned_s']:7.3f}s {obs:>9} {diff:>7}")
+    for u in unplanned:
+        print(f"unplanned: {u}")
+
+    assert all(r["observed_s"] is not None for r in rows), rows
+    late = [r for r in rows if abs(r["difference_s"]) > tolerance]
+    assert not late, late
+    # the plan's order holds wherever planned times are further apart than the tolerance
+    by_plan = sorted(rows, key=lambda r: r["planned_s"])
+    for a, b in itertools.pairwise(by_plan):
+        if b["planned_s"] - a["planned_s"] > 2 * tolerance:
+            assert a["observed_s"] < b["observed_s"], (a, b)
+    # unplanned changes are only the supervisor's restarts of a held server, killed at boot
+    for u in unplanned:
+        assert u["change"] in ("up", "down") and held, u
+    # afterwards: nothing frozen, every server back
+    for name in (*SERVERS, "supervisor"):
+        pid = stack.read_pid(ward, name)
+        assert pid is not None and proc_state(pid) not in (None, "T", "Z"), name
