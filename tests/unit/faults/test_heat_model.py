@@ -302,3 +302,23 @@ def test_seed_changes_only_jitter(seed_a: int, seed_b: int) -> None:
             pb.caution,
             pb.critical,
         )
+
+
+def test_series_align_to_the_run_timeline_and_observed_states_follow_actions() -> None:
+    """Buckets before the injection are None; observed states change at each action's at_s."""
+    spec = make_spec(duration="10s")
+    series = heat_series(spec, start_s=2.0, n_buckets=150)
+    room = series["heat.room"]["values"]
+    assert isinstance(room, list) and len(room) == 150
+    assert room[0] is None and room[19] is None and room[20] == 25.0 and room[125] is None
+    actions: list[dict[str, object]] = [
+        {"at_s": 3.0, "server": "a", "state": "throttled", "action": "throttle"},
+        {"at_s": 5.05, "server": "a", "state": "shutdown", "action": "shutdown"},
+        {"at_s": 5.2, "server": "a", "action": "held"},
+    ]
+    observed = heat_series(spec, start_s=2.0, n_buckets=150, actions=actions)
+    values = observed["heat.a.observed_state"]["values"]
+    assert isinstance(values, list)
+    assert values[29] == STATE_CODE["normal"]
+    assert values[30] == STATE_CODE["throttled"]
+    assert values[50] == STATE_CODE["shutdown"] and values[-1] == STATE_CODE["shutdown"]

@@ -15,9 +15,25 @@ from resildrill.faults.heat.spec import HeatFaultSpec
 __all__ = ["HeatFaultSpec", "Schedule", "heat_series", "simulate"]
 
 
-def heat_series(spec: HeatFaultSpec, resolution_s: float = 0.1) -> dict[str, dict[str, object]]:
-    """Planned room/inlet temperatures (°C) and server state codes per ``resolution_s`` real
-    seconds from the fault's injection; ``labels`` names each state code."""
-    from resildrill.faults.heat.model import series
+def heat_series(
+    spec: HeatFaultSpec,
+    *,
+    start_s: float = 0.0,
+    n_buckets: int | None = None,
+    actions: list[dict[str, object]] | None = None,
+    resolution_s: float = 0.1,
+) -> dict[str, dict[str, object]]:
+    """Report timeline series for one heat fault, bucket ``i`` = ``[i*0.1 s, (i+1)*0.1 s)``.
 
-    return series(simulate(spec), resolution_s)
+    Planned, from the model: ``heat.room`` and ``heat.<server>.inlet`` (°C), and
+    ``heat.<server>.state`` (state codes; ``labels`` names them), None outside the fault
+    (``start_s`` is its ``injected_at_s``). Observed, when the run's ``actions`` are given:
+    ``heat.<server>.observed_state``. With two heat faults, prefix the keys with the fault id.
+    """
+    from resildrill.faults.heat.model import observed_states, series
+
+    out = series(simulate(spec), resolution_s, start_s=start_s, n_buckets=n_buckets)
+    if actions is not None:
+        n = n_buckets if n_buckets is not None else len(out["heat.room"]["values"])  # type: ignore[arg-type]
+        out.update(observed_states(actions, n, resolution_s))
+    return out

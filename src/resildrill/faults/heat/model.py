@@ -390,17 +390,68 @@ def scaling_warnings(schedule: Schedule, restart_time_s: float) -> list[str]:
     return warnings
 
 
-def series(schedule: Schedule, resolution_s: float = 0.1) -> dict[str, dict[str, object]]:
-    """Per-``resolution_s`` real-time series from injection: temperatures and state codes."""
-    n = math.floor(schedule.real(schedule.horizon_s) / resolution_s + 1e-9) + 1
-    out: dict[str, dict[str, object]] = {}
-    picks = [schedule.sample_at(i * resolution_s * schedule.time_scale) for i in range(n)]
-    out["heat.room"] = {"unit": "°C", "values": [s.room_c for s in picks]}
+def series(
+    schedule: Schedule,
+    resolution_s: float = 0.1,
+    *,
+    start_s: float = 0.0,
+    n_buckets: int | None = None,
+) -> dict[str, dict[str, object]]:
+    """The planned room/inlet temperatures and server states per ``resolution_s`` bucket.
+
+    Bucket ``i`` covers real time ``[i * resolution_s, (i + 1) * resolution_s)`` of a timeline
+    in which the fault was injected at ``start_s``; buckets before the injection or after the
+    fault's span are None. ``n_buckets`` defaults to the end of the fault's span.
+    """
+    end_s = start_s + schedule.real(schedule.horizon_s)
+    n = n_buckets if n_buckets is not None else math.floor(end_s / resolution_s + 1e-9) + 1
+    picks: list[Sample | None] = []
+    for i in range(n):
+        real = i * resolution_s - start_s
+        if real < -1e-9 or real > schedule.real(schedule.horizon_s) + 1e-9:
+            picks.append(None)
+        else:
+            picks.append(schedule.sample_at(max(0.0, real) * schedule.time_scale))
+    out: dict[str, dict[str, object]] = {
+        "heat.room": {"unit": "°C", "values": [s and s.room_c for s in picks]}
+    }
     for name in schedule.profiles:
-        out[f"heat.{name}.inlet"] = {"unit": "°C", "values": [s.inlet_c[name] for s in picks]}
+        out[f"heat.{name}.inlet"] = {
+            "unit": "°C",
+            "values": [s and s.inlet_c[name] for s in picks],
+        }
         out[f"heat.{name}.state"] = {
             "unit": "state",
             "labels": list(STATES),
-            "values": [STATE_CODE[s.state[name]] for s in picks],
+            "values": [None if s is None else STATE_CODE[s.state[name]] for s in picks],
+        }
+    return out
+
+
+def observed_states(
+    actions: list[dict[str, object]], n_buckets: int, resolution_s: float = 0.1
+) -> dict[str, dict[str, object]]:
+    """What the servers really did, per bucket, from a run's ``faults[].actions``.
+
+    Each action carrying ``server``, ``state`` and the runner's ``at_s`` sets that server's
+    state from its bucket on (an ``up`` action marks a restart done, a ``held`` one changes
+    nothing); before its first action a server is ``normal``.
+    """
+    out: dict[str, dict[str, object]] = {}
+    servers = sorted({str(a["server"]) for a in actions if a.get("server")})
+    for name in servers:
+        values: list[int | None] = [STATE_CODE["normal"]] * n_buckets
+        for a in sorted(
+            (a for a in actions if a.get("server") == name and a.get("state") in STATE_CODE),
+            key=lambda a: float(a.get("at_s") or 0.0),  # type: ignore[arg-type]
+        ):
+            first = math.floor(float(a.get("at_s") or 0.0) / resolution_s + 1e-9)  # type: ignore[arg-type]
+            code = STATE_CODE[str(a["state"])]
+            for i in range(max(0, first), n_buckets):
+                values[i] = code
+        out[f"heat.{name}.observed_state"] = {
+            "unit": "state",
+            "labels": list(STATES),
+            "values": values,
         }
     return out
