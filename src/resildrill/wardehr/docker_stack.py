@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from resildrill.drill.loader import LoadedTarget, load_target
 from resildrill.drill.model import Duration
 from resildrill.errors import InvalidInput, ToolFailed
-from resildrill.faults.docker import (
+from resildrill.faults.docker_engine import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     client_for,

@@ -639,8 +639,13 @@ def write_target(
     seed: int = 42,
     ports: dict[str, int] | None = None,
     run_dir: str = "run",
+    via: dict[str, str] | None = None,
 ) -> Path:
-    """Write a ward EHR target file into ``folder`` with free ports (or ``ports``)."""
+    """Write a ward EHR target file into ``folder`` with free ports (or ``ports``).
+
+    ``via`` maps a service (gateway, replica-a, replica-b, database) to the address its
+    clients use instead of its listen address: a proxy in that hop.
+    """
     import yaml
 
     folder = Path(folder)
@@ -655,6 +660,7 @@ def write_target(
         seed=seed,
         ports=ports,
         run_dir=run_dir,
+        via=via,
     )
     path = folder / ("target.yaml" if store == "sqlite" else "target-postgres.yaml")
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -669,16 +675,24 @@ def target_document(
     seed: int,
     ports: dict[str, int],
     run_dir: str,
+    via: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The target document :func:`write_target` writes (the same shape as targets/ward-ehr)."""
+    via = via or {}
 
     def addr(key: str) -> str:
         return f"127.0.0.1:{ports[key]}"
 
+    def client(key: str) -> str:
+        return via.get(key, addr(key))
+
+    def hop(key: str) -> dict[str, str]:
+        return {"listen": addr(key), **({"address": via[key]} if key in via else {})}
+
     services: dict[str, Any] = {}
     if store == "postgres":
         services["database"] = {
-            "address": addr("database"),
+            "address": client("database"),
             "process": {"pidfile": "pids/database.pid"},
             "recovery": "supervisor",
         }
@@ -688,13 +702,13 @@ def target_document(
             "recovery": "supervisor" if key != "supervisor" else "none",
         }
         if key != "supervisor":
-            services[key] = {"address": addr(key), **services[key]}
+            services[key] = {"address": client(key), **services[key]}
     probes: list[dict[str, Any]] = [
         {
             "name": "gateway",
             "role": "clinical",
             "service": "gateway",
-            "http": {"url": f"http://{addr('gateway')}/healthz"},
+            "http": {"url": f"http://{client('gateway')}/healthz"},
             "interval": "100ms",
             "timeout": "1s",
         },
@@ -717,9 +731,7 @@ def target_document(
                 "tcp": {"host": "127.0.0.1", "port": ports["database"]},
             }
         )
-    database: dict[str, Any] = (
-        {"listen": addr("database")} if store == "postgres" else {"path": "ward.sqlite"}
-    )
+    database: dict[str, Any] = hop("database") if store == "postgres" else {"path": "ward.sqlite"}
     return {
         "apiVersion": "resildrill/v1",
         "kind": "Target",
@@ -734,11 +746,8 @@ def target_document(
             "store": store,
             "seed": seed,
             "restart_delay": restart_delay,
-            "gateway": {"listen": addr("gateway")},
-            "replicas": {
-                "replica-a": {"listen": addr("replica-a")},
-                "replica-b": {"listen": addr("replica-b")},
-            },
+            "gateway": hop("gateway"),
+            "replicas": {"replica-a": hop("replica-a"), "replica-b": hop("replica-b")},
             "database": database,
         },
     }

@@ -162,9 +162,16 @@ def running_stack(
     store: Literal["sqlite", "postgres"] = "sqlite",
     restart_delay: str = "1s",
     timeout_s: float = 60.0,
+    ports: dict[str, int] | None = None,
+    via: dict[str, str] | None = None,
 ) -> Iterator[RunningStack]:
-    """Write a target with free ports into ``folder``, start it, and always stop it."""
-    path = stack.write_target(folder, store=store, restart_delay=restart_delay)
+    """Write a target with free ports into ``folder``, start it, and always stop it.
+
+    ``ports`` and ``via`` are passed to :func:`~resildrill.wardehr.stack.write_target`.
+    """
+    path = stack.write_target(
+        folder, store=store, restart_delay=restart_delay, ports=ports, via=via
+    )
     try:
         status = stack.up(path, timeout_s=timeout_s)
         yield RunningStack(path, status)
