@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from resildrill.errors import ToolFailed
 from resildrill.faults import docker as d
+from resildrill.faults import docker_engine as e
 
 
 def spec(**fields: Any) -> d.DockerFaultSpec:
@@ -57,22 +58,29 @@ def test_recovery_defaults_follow_the_action() -> None:
 
 def test_throttle_keeps_the_units_of_the_prior_limit() -> None:
     """NanoCpus stays NanoCpus; a quota stays a quota in its own period; none becomes a quota."""
-    s = spec(action="throttle", cpus=0.2, duration="1s")
-    assert d.throttle_body(prior(nano=1_500_000_000), s) == {"NanoCpus": 200_000_000}
-    assert d.throttle_body(prior(quota=40000, period=50000), s) == {"CpuQuota": 10000}
-    assert d.throttle_body(prior(), s) == {"CpuQuota": 20000}
-    q = spec(action="throttle", cpu_quota=30000, duration="1s")
-    assert d.throttle_body(prior(nano=2_000_000_000), q) == {"NanoCpus": 300_000_000}
+    s = {"cpus": 0.2, "cpu_quota": None}
+    assert e.throttle_body(prior(nano=1_500_000_000), **s) == {"NanoCpus": 200_000_000}
+    assert e.throttle_body(prior(quota=40000, period=50000), **s) == {"CpuQuota": 10000}
+    assert e.throttle_body(prior(), **s) == {"CpuQuota": 20000}
+    q = {"cpus": None, "cpu_quota": 30000}
+    assert e.throttle_body(prior(nano=2_000_000_000), **q) == {"NanoCpus": 300_000_000}
 
 
 def test_restore_writes_back_the_prior_limit_and_no_limit_as_minus_one() -> None:
     """The prior limit is written back as it was; 'never set' (0) is written as -1."""
-    assert d.restore_body(prior(nano=1_500_000_000)) == {"NanoCpus": 1_500_000_000}
-    assert d.restore_body(prior(quota=40000, period=50000)) == {"CpuQuota": 40000}
-    assert d.restore_body(prior()) == {"CpuQuota": -1}
-    assert d.restore_body(prior(quota=-1)) == {"CpuQuota": -1}
-    assert d._limits_equal({"NanoCpus": 0, "CpuQuota": -1}, prior())
-    assert not d._limits_equal({"NanoCpus": 0, "CpuQuota": 20000}, prior())
+    assert e.restore_body(prior(nano=1_500_000_000)) == {"NanoCpus": 1_500_000_000}
+    assert e.restore_body(prior(quota=40000, period=50000)) == {"CpuQuota": 40000}
+    assert e.restore_body(prior()) == {"CpuQuota": -1}
+    assert e.restore_body(prior(quota=-1)) == {"CpuQuota": -1}
+    assert e.limits_equal({"NanoCpus": 0, "CpuQuota": -1}, prior())
+    assert not e.limits_equal({"NanoCpus": 0, "CpuQuota": 20000}, prior())
+
+
+def choose(client: Any, s: d.DockerFaultSpec) -> tuple[list[dict[str, Any]], int]:
+    """select_containers with the spec's selection, as the backend calls it."""
+    return e.select_containers(
+        client, name=s.select.name, labels=s.select.label_filters(), count=s.count, seed=s.seed
+    )
 
 
 class FakeAPI:
@@ -107,16 +115,13 @@ def test_count_is_chosen_reproducibly_from_the_seed_among_running_matches() -> N
     """The same seed picks the same containers, whatever order the engine lists them in."""
     boxes = [box(f"web{i}", app="ward") for i in range(6)] + [box("off", "exited", app="ward")]
     s = spec(action="crash", select={"labels": {"app": "ward"}}, count=2, seed=3)
-    first, matched = d.select_containers(FakeClient(boxes), s)
-    again, _ = d.select_containers(FakeClient(list(reversed(boxes))), s)
+    first, matched = choose(FakeClient(boxes), s)
+    again, _ = choose(FakeClient(list(reversed(boxes))), s)
     assert matched == 7 and len(first) == 2
     assert [c["_name"] for c in first] == [c["_name"] for c in again]
     assert "off" not in {c["_name"] for c in first}
     picks = {
-        tuple(
-            c["_name"]
-            for c in d.select_containers(FakeClient(boxes), s.model_copy(update={"seed": n}))[0]
-        )
+        tuple(c["_name"] for c in choose(FakeClient(boxes), s.model_copy(update={"seed": n}))[0])
         for n in range(20)
     }
     assert len(picks) > 1
@@ -126,28 +131,28 @@ def test_too_few_running_matches_select_nothing() -> None:
     """count larger than the running matches selects nothing (the fault is refused)."""
     boxes = [box("a", app="x"), box("b", "exited", app="x")]
     s = spec(action="pause", select={"labels": {"app": "x"}}, count=2, duration="1s")
-    assert d.select_containers(FakeClient(boxes), s) == ([], 2)
+    assert choose(FakeClient(boxes), s) == ([], 2)
 
 
 def test_compose_and_name_selection() -> None:
     """compose project+service read the compose labels; a name matches exactly."""
     boxes = [
-        box("p-gw", **{d.COMPOSE_PROJECT: "p", d.COMPOSE_SERVICE: "gateway"}),
-        box("p-db", **{d.COMPOSE_PROJECT: "p", d.COMPOSE_SERVICE: "db"}),
+        box("p-gw", **{e.COMPOSE_PROJECT: "p", e.COMPOSE_SERVICE: "gateway"}),
+        box("p-db", **{e.COMPOSE_PROJECT: "p", e.COMPOSE_SERVICE: "db"}),
         box("p-gw-2"),
     ]
     s = spec(action="crash", select={"compose": {"project": "p", "service": "gateway"}})
-    assert [c["_name"] for c in d.select_containers(FakeClient(boxes), s)[0]] == ["p-gw"]
+    assert [c["_name"] for c in choose(FakeClient(boxes), s)[0]] == ["p-gw"]
     by_name = spec(action="crash", select={"name": "p-gw"})
-    assert [c["_name"] for c in d.select_containers(FakeClient(boxes), by_name)[0]] == ["p-gw"]
+    assert [c["_name"] for c in choose(FakeClient(boxes), by_name)[0]] == ["p-gw"]
 
 
 def test_engine_timestamps_parse_with_nanoseconds() -> None:
     """StartedAt with nanoseconds parses; Docker's zero time is None."""
-    assert d._parse_docker_time("2026-11-26T05:24:50.795152123Z") == pytest.approx(
+    assert e.parse_docker_time("2026-11-26T05:24:50.795152123Z") == pytest.approx(
         1795670690.795152, abs=1e-6
     )
-    assert d._parse_docker_time("0001-01-01T00:00:00Z") is None
+    assert e.parse_docker_time("0001-01-01T00:00:00Z") is None
 
 
 def test_undo_hint_names_the_engine_and_the_command() -> None:
@@ -166,4 +171,4 @@ def test_missing_sdk_fails_with_the_install_hint(monkeypatch: pytest.MonkeyPatch
     """Without the docker SDK the backend says how to install it."""
     monkeypatch.setitem(sys.modules, "docker", None)
     with pytest.raises(ToolFailed, match=r"pip install 'resildrill\[docker\]'"):
-        d.import_docker()
+        e.import_docker()

@@ -23,12 +23,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import signal as signal_module
 import time
 import uuid
-from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -36,24 +33,27 @@ from pydantic import Field, model_validator
 from resildrill.drill.model import Duration, FaultSpec, Frozen
 from resildrill.errors import InjectionFailed, ToolFailed
 from resildrill.faults.base import FaultContext, Recipe
-from resildrill.faults.process import proc_start_time
+from resildrill.faults.docker_engine import (
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    client_for,
+    describe_limit,
+    engine_address,
+    engine_errors,
+    inspect_container,
+    limits_equal,
+    parse_docker_time,
+    pid_in_container,
+    prior_state,
+    restore_body,
+    select_containers,
+    throttle_body,
+    update_resources,
+)
 
-__all__ = [
-    "ComposeSelector",
-    "ContainerSelector",
-    "DockerFaultBackend",
-    "DockerFaultSpec",
-    "client_for",
-    "engine_address",
-    "import_docker",
-]
+__all__ = ["ComposeSelector", "ContainerSelector", "DockerFaultBackend", "DockerFaultSpec"]
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-COMPOSE_PROJECT = "com.docker.compose.project"
-COMPOSE_SERVICE = "com.docker.compose.service"
 HELPER_LABEL = "org.resildrill.helper"
-#: Docker's own CFS period when a limit is given as NanoCpus (``--cpus``).
-DEFAULT_CPU_PERIOD = 100_000
 #: How often ``advance`` asks the engine whether a crashed container is back.
 POLL_INTERVAL_S = 0.2
 
@@ -170,191 +170,13 @@ def _signal_number(name: str) -> int:
         raise ValueError(f"unknown signal {name!r}") from None
 
 
-# --- the engine connection -------------------------------------------------------------------
-
-_CLIENTS: dict[tuple[str, str | None, int], Any] = {}
 _LAST_POLL: dict[str, float] = {}
-
-
-def import_docker() -> Any:
-    try:
-        import docker
-    except ImportError:
-        raise ToolFailed(
-            "the docker fault kind needs the Docker SDK: pip install 'resildrill[docker]'"
-        ) from None
-    return docker
-
-
-def engine_address(spec_host: str | None = None) -> str:
-    """The engine a fault talks to: its own ``docker_host``, else $DOCKER_HOST, else local."""
-    return spec_host or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-
-
-def client_for(docker_host: str, *, timeout_s: float = 10.0, cert_path: str | None = None) -> Any:
-    """A (cached) SDK client for one engine, every call bounded by ``timeout_s``."""
-    key = (docker_host, cert_path, max(1, math.ceil(timeout_s)))
-    if key not in _CLIENTS:
-        docker = import_docker()
-        env = {"DOCKER_HOST": docker_host}
-        if cert_path:
-            env.update({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": cert_path})
-        try:
-            _CLIENTS[key] = docker.from_env(environment=env, timeout=key[2])
-        except docker.errors.DockerException as exc:
-            raise ToolFailed(f"cannot reach the Docker engine at {docker_host}: {exc}") from None
-    return _CLIENTS[key]
-
-
-def _engine_errors() -> tuple[type[BaseException], ...]:
-    docker = import_docker()
-    import requests
-
-    return (docker.errors.DockerException, requests.RequestException, OSError)
 
 
 def _recipe_client(recipe: Recipe) -> Any:
     return client_for(
         recipe["docker_host"], timeout_s=recipe["api_timeout_s"], cert_path=recipe.get("cert_path")
     )
-
-
-def _inspect(client: Any, cid: str) -> dict[str, Any] | None:
-    """``docker inspect`` of one container, or None when it no longer exists."""
-    docker = import_docker()
-    try:
-        return dict(client.api.inspect_container(cid))
-    except docker.errors.NotFound:
-        return None
-
-
-def _update_resources(client: Any, cid: str, body: dict[str, int]) -> None:
-    # The SDK's Container.update() has no NanoCpus, so post the documented body ourselves.
-    api = client.api
-    api._raise_for_status(api._post_json(api._url("/containers/{0}/update", cid), data=body))
-
-
-def _parse_docker_time(text: str) -> float | None:
-    """An engine timestamp (RFC 3339 with nanoseconds) as a POSIX time."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, frac = text.rstrip("Z").partition(".")
-    micro = (frac + "000000")[:6] if frac else "0"
-    try:
-        stamp = datetime.fromisoformat(f"{head}.{micro}+00:00")
-    except ValueError:
-        return None
-    return stamp.timestamp()
-
-
-# --- selection ----------------------------------------------------------------------------
-
-
-def select_containers(client: Any, spec: DockerFaultSpec) -> tuple[list[dict[str, Any]], int]:
-    """The containers ``spec`` hits (summaries from the engine) and how many matched at all.
-
-    Matches are the running, unpaused containers meeting every condition; ``count`` of them
-    are drawn with ``random.Random(seed)`` from the matches sorted by name, so the same
-    containers are chosen again for the same seed and the same system.
-    """
-    labels = spec.select.label_filters()
-    filters: dict[str, Any] = {}
-    if labels:
-        filters["label"] = [f"{k}={v}" for k, v in sorted(labels.items())]
-    found = client.api.containers(all=True, filters=filters)
-    matches = []
-    for c in found:
-        names = [n.lstrip("/") for n in c.get("Names") or []]
-        if spec.select.name is not None and spec.select.name not in names:
-            continue
-        c["_name"] = names[0] if names else c["Id"][:12]
-        matches.append(c)
-    running = sorted(
-        (c for c in matches if c.get("State") == "running"), key=lambda c: str(c["_name"])
-    )
-    if spec.count is None:
-        return running, len(matches)
-    if spec.count > len(running):
-        return [], len(matches)
-    chosen = random.Random(spec.seed).sample(running, spec.count)
-    return sorted(chosen, key=lambda c: str(c["_name"])), len(matches)
-
-
-def _prior_state(attrs: dict[str, Any]) -> dict[str, Any]:
-    state = attrs.get("State") or {}
-    host = attrs.get("HostConfig") or {}
-    pid = int(state.get("Pid") or 0)
-    return {
-        "id": attrs["Id"],
-        "name": str(attrs.get("Name", "")).lstrip("/"),
-        "image": attrs.get("Image"),
-        "status": state.get("Status"),
-        "paused": bool(state.get("Paused")),
-        "started_at": state.get("StartedAt"),
-        "restart_count": int(attrs.get("RestartCount") or 0),
-        "restart_policy": (host.get("RestartPolicy") or {}).get("Name") or "no",
-        "pid": pid,
-        # None when this host cannot see the engine's processes (a remote engine).
-        "pid_start_time": proc_start_time(pid) if pid and _pid_in_container(pid, attrs) else None,
-        "nano_cpus": int(host.get("NanoCpus") or 0),
-        "cpu_quota": int(host.get("CpuQuota") or 0),
-        "cpu_period": int(host.get("CpuPeriod") or 0),
-        "binds": list(host.get("Binds") or []),
-    }
-
-
-def _pid_in_container(pid: int, attrs: dict[str, Any]) -> bool:
-    """Whether local ``pid`` is this container's process (its cgroup names the container)."""
-    try:
-        return attrs["Id"] in Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return False
-
-
-# --- CPU limits ------------------------------------------------------------------------------
-
-
-def throttle_body(prior: dict[str, Any], spec: DockerFaultSpec) -> dict[str, int]:
-    """The update that applies the throttle, written in the form the prior limit uses.
-
-    Docker refuses to mix NanoCpus with CpuQuota/CpuPeriod, and its update API reads 0 as
-    "leave unchanged", so a limit is always changed in the units it already has, and a
-    container without a limit is throttled through CpuQuota, the only one of the two that
-    can be lifted again (CpuQuota -1: no limit).
-    """
-    if prior["nano_cpus"] > 0:
-        if spec.cpus is not None:
-            return {"NanoCpus": round(spec.cpus * 1e9)}
-        assert spec.cpu_quota is not None
-        return {"NanoCpus": round(spec.cpu_quota / DEFAULT_CPU_PERIOD * 1e9)}
-    period = prior["cpu_period"] or DEFAULT_CPU_PERIOD
-    quota = spec.cpu_quota if spec.cpu_quota is not None else round((spec.cpus or 0) * period)
-    return {"CpuQuota": max(1000, quota)}
-
-
-def restore_body(prior: dict[str, Any]) -> dict[str, int]:
-    """The update that puts the prior limit back ("no limit" included)."""
-    if prior["nano_cpus"] > 0:
-        return {"NanoCpus": prior["nano_cpus"]}
-    # 0 ("never set") cannot be written back: Docker's update reads 0 as "unchanged".
-    # -1 is Docker's and the kernel's own "no limit"; the cgroup is as it was.
-    return {"CpuQuota": prior["cpu_quota"] if prior["cpu_quota"] != 0 else -1}
-
-
-def _limits_equal(host: dict[str, Any], prior: dict[str, Any]) -> bool:
-    quota = int(host.get("CpuQuota") or 0)
-    prior_quota = prior["cpu_quota"]
-    same_quota = quota == prior_quota or (quota <= 0 and prior_quota <= 0)
-    return int(host.get("NanoCpus") or 0) == prior["nano_cpus"] and same_quota
-
-
-def describe_limit(nano_cpus: int, cpu_quota: int, cpu_period: int) -> str:
-    """A CPU limit in words: '0.2 CPUs', 'quota 20000/100000 µs' or 'no limit'."""
-    if nano_cpus > 0:
-        return f"{nano_cpus / 1e9:g} CPUs"
-    if cpu_quota > 0:
-        return f"quota {cpu_quota}/{cpu_period or DEFAULT_CPU_PERIOD} µs"
-    return "no limit"
 
 
 # --- the backend -----------------------------------------------------------------------------
@@ -379,10 +201,16 @@ class DockerFaultBackend:
         try:
             client = client_for(host, timeout_s=s.api_timeout)
             client.ping()
-            chosen, matched = select_containers(client, s)
+            chosen, matched = select_containers(
+                client,
+                name=s.select.name,
+                labels=s.select.label_filters(),
+                count=s.count,
+                seed=s.seed,
+            )
         except ToolFailed as exc:
             return [str(exc)]
-        except _engine_errors() as exc:
+        except engine_errors() as exc:
             return [f"Docker engine at {host}: {exc}"]
         if not chosen:
             want = s.count if s.count is not None else "at least 1"
@@ -392,9 +220,9 @@ class DockerFaultBackend:
         problems = []
         if s.action == "crash" and s.crash_via == "host":
             for c in chosen:
-                attrs = _inspect(client, c["Id"]) or {}
+                attrs = inspect_container(client, c["Id"]) or {}
                 pid = int((attrs.get("State") or {}).get("Pid") or 0)
-                if not pid or not _pid_in_container(pid, attrs):
+                if not pid or not pid_in_container(pid, attrs):
                     problems.append(
                         f"container {c['_name']}: its process is not visible on this host "
                         "(remote engine?); use crash_via: helper or auto"
@@ -406,13 +234,19 @@ class DockerFaultBackend:
         host = engine_address(s.docker_host)
         client = client_for(host, timeout_s=s.api_timeout)
         try:
-            chosen, matched = select_containers(client, s)
+            chosen, matched = select_containers(
+                client,
+                name=s.select.name,
+                labels=s.select.label_filters(),
+                count=s.count,
+                seed=s.seed,
+            )
             priors = []
             for c in chosen:
-                attrs = _inspect(client, c["Id"])
+                attrs = inspect_container(client, c["Id"])
                 if attrs is not None:
-                    priors.append(_prior_state(attrs))
-        except _engine_errors() as exc:
+                    priors.append(prior_state(attrs))
+        except engine_errors() as exc:
             raise InjectionFailed(f"Docker engine at {host}: {exc}") from None
         if not priors:
             want = s.count if s.count is not None else "at least 1"
@@ -420,6 +254,11 @@ class DockerFaultBackend:
                 f"select ({s.select.describe()}): {matched} container(s) match, need {want} "
                 "running; nothing injected"
             )
+        throttles = None
+        if s.action == "throttle":
+            throttles = {
+                p["id"]: throttle_body(p, cpus=s.cpus, cpu_quota=s.cpu_quota) for p in priors
+            }
         return {
             "kind": self.kind,
             "action": s.action,
@@ -436,9 +275,7 @@ class DockerFaultBackend:
             "count": s.count,
             "token": uuid.uuid4().hex[:12],
             "containers": priors,
-            "throttle": (
-                {p["id"]: throttle_body(p, s) for p in priors} if s.action == "throttle" else None
-            ),
+            "throttle": throttles,
             "injected_wall": None,
             "back": {},
         }
@@ -465,21 +302,21 @@ class DockerFaultBackend:
                 elif action == "restart":
                     client.api.restart(cid, timeout=math.ceil(s.stop_timeout))
                 elif action == "throttle":
-                    _update_resources(client, cid, recipe["throttle"][cid])
+                    update_resources(client, cid, recipe["throttle"][cid])
                 done.append(c)
-        except _engine_errors() as exc:
+        except engine_errors() as exc:
             raise InjectionFailed(f"docker {action}: {exc}") from None
         return {**recipe, "containers": done}
 
     def _crash(self, client: Any, prior: dict[str, Any], recipe: Recipe) -> str:
         """SIGKILL the container's main process as a crash would; returns how it was sent."""
-        attrs = _inspect(client, prior["id"])
+        attrs = inspect_container(client, prior["id"])
         if attrs is None or not (attrs.get("State") or {}).get("Running"):
             raise InjectionFailed(f"container {prior['name']} is not running")
         pid = int(attrs["State"]["Pid"])
         # The pid is re-read and checked against the container's cgroup just before the
         # signal, so a pid the kernel has given to another program is never hit.
-        local = _pid_in_container(pid, attrs)
+        local = pid_in_container(pid, attrs)
         if local and recipe["crash_via"] in ("auto", "host"):
             os.kill(pid, signal_module.SIGKILL)
             return "host"
@@ -519,7 +356,7 @@ class DockerFaultBackend:
                     f"{api.logs(hid, tail=3).decode(errors='replace').strip()}"
                 )
         finally:
-            with contextlib.suppress(*_engine_errors()):
+            with contextlib.suppress(*engine_errors()):
                 api.remove_container(hid, force=True)
 
     # -- watch (AdvancingFault) -------------------------------------------------------------
@@ -547,8 +384,8 @@ class DockerFaultBackend:
             if c["id"] in back:
                 continue
             try:
-                attrs = _inspect(client, c["id"])
-            except _engine_errors():
+                attrs = inspect_container(client, c["id"])
+            except engine_errors():
                 continue  # an engine hiccup is retried at the next poll
             if attrs is None:
                 continue
@@ -557,7 +394,7 @@ class DockerFaultBackend:
                 continue
             if state.get("StartedAt") == c["started_at"]:
                 continue
-            started = _parse_docker_time(state.get("StartedAt", ""))
+            started = parse_docker_time(state.get("StartedAt", ""))
             injected = recipe.get("injected_wall")
             entry = {
                 "container": c["name"],
@@ -575,7 +412,7 @@ class DockerFaultBackend:
     # -- undo ------------------------------------------------------------------------------
 
     def is_injected(self, recipe: Recipe) -> bool:
-        errors: tuple[type[BaseException], ...] = (ToolFailed, *_engine_errors())
+        errors: tuple[type[BaseException], ...] = (ToolFailed, *engine_errors())
         try:
             return self._is_injected(recipe)
         except errors:
@@ -585,7 +422,7 @@ class DockerFaultBackend:
         client = _recipe_client(recipe)
         action = recipe["action"]
         for c in recipe["containers"]:
-            attrs = _inspect(client, c["id"])
+            attrs = inspect_container(client, c["id"])
             if attrs is None:
                 continue  # removed by someone else: nothing of ours left in it
             state = attrs.get("State") or {}
@@ -593,7 +430,7 @@ class DockerFaultBackend:
                 if state.get("Paused") and not c["paused"]:
                     return True
             elif action == "throttle":
-                if not _limits_equal(attrs.get("HostConfig") or {}, c):
+                if not limits_equal(attrs.get("HostConfig") or {}, c):
                     return True
             elif not state.get("Running") or state.get("Restarting"):
                 return True
@@ -604,7 +441,7 @@ class DockerFaultBackend:
         action = recipe["action"]
         done: list[str] = []
         for c in recipe["containers"]:
-            attrs = _inspect(client, c["id"])
+            attrs = inspect_container(client, c["id"])
             if attrs is None:
                 done.append(f"{c['name']}: gone")
                 continue
@@ -613,8 +450,8 @@ class DockerFaultBackend:
                     client.api.unpause(c["id"])
                     done.append(f"{c['name']}: unpaused")
             elif action == "throttle":
-                if not _limits_equal(attrs.get("HostConfig") or {}, c):
-                    _update_resources(client, c["id"], restore_body(c))
+                if not limits_equal(attrs.get("HostConfig") or {}, c):
+                    update_resources(client, c["id"], restore_body(c))
                     limit = describe_limit(c["nano_cpus"], c["cpu_quota"], c["cpu_period"])
                     done.append(f"{c['name']}: CPU limit back to {limit}")
             else:
@@ -628,7 +465,7 @@ class DockerFaultBackend:
         deadline = time.monotonic() + float(recipe["api_timeout_s"])
         while attrs["State"].get("Restarting") and time.monotonic() < deadline:
             time.sleep(0.1)  # the restart policy is acting: give it its chance first
-            attrs = _inspect(client, c["id"]) or attrs
+            attrs = inspect_container(client, c["id"]) or attrs
         state = attrs["State"]
         if state.get("Running") and not state.get("Restarting"):
             # Docker publishes the new Pid a moment before the new StartedAt: either will do.
