@@ -15,6 +15,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep every run's state, history and registry out of the user's home, even in
+    module-scoped fixtures that start before the per-test fixture."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="resildrill-tests-"))
+    os.environ.setdefault("RESILDRILL_STATE_DIR", str(base / "state"))
+    os.environ.setdefault("RESILDRILL_HISTORY", str(base / "history.sqlite"))
 SUPPORT = ROOT / "tests" / "support"
 
 
@@ -24,6 +34,7 @@ def _restore_env_and_signals(tmp_path: Path) -> Iterator[None]:
     saved_env = dict(os.environ)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     os.environ["RESILDRILL_STATE_DIR"] = str(tmp_path / "state")
+    os.environ["RESILDRILL_HISTORY"] = str(tmp_path / "history.sqlite")
     yield
     os.environ.clear()
     os.environ.update(saved_env)
