@@ -23,8 +23,21 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     base = Path(tempfile.mkdtemp(prefix="resildrill-tests-"))
+    config.stash[_TMP_BASE] = base
     os.environ.setdefault("RESILDRILL_STATE_DIR", str(base / "state"))
     os.environ.setdefault("RESILDRILL_HISTORY", str(base / "history.sqlite"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's temporary state folder."""
+    import shutil
+
+    base = config.stash.get(_TMP_BASE, None)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_TMP_BASE = pytest.StashKey[Path]()
 SUPPORT = ROOT / "tests" / "support"
 
 
