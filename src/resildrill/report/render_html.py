@@ -65,6 +65,7 @@ def render_text(report: DrillReport) -> str:
         chart=Markup(svg),
         legend=legend,
         span=report.duration_s,
+        trend=(report.model_extra or {}).get("trend") or [],
     )
 
 
