@@ -14,6 +14,8 @@ import itertools
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,11 +25,20 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.tiny import resildrill
+from tests.conftest import ManagedProcesses, free_port, wait_http
+from tests.support.tiny import (
+    SERVICE,
+    SUPERVISOR,
+    kill_pidfile,
+    read_pid,
+    resildrill,
+    write_drill,
+    write_target,
+)
 
 from resildrill.faults.heat.model import THROTTLED_STATES, simulate
 from resildrill.faults.heat.spec import HeatFaultSpec
-from resildrill.faults.process import proc_state
+from resildrill.faults.process import proc_cmdline, proc_state
 from resildrill.wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -227,3 +238,67 @@ def test_short_heatwave_follows_its_plan(ward: Path) -> None:
     for name in (*SERVERS, "supervisor"):
         pid = stack.read_pid(ward, name)
         assert pid is not None and proc_state(pid) not in (None, "T", "Z"), name
+
+
+@pytest.fixture
+def supervised_web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
+    """The tiny HTTP service under tests/support/supervise.py (restart after 300 ms)."""
+    port = free_port()
+    procs.start(
+        str(SUPERVISOR),
+        *["--delay", "0.3", "--pidfile", str(tmp_path / "sup.pid"), "--"],
+        *["python3", str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid")],
+    )
+    wait_http(port)
+    yield tmp_path, port
+    kill_pidfile(tmp_path / "sup.pid")
+    kill_pidfile(tmp_path / "web.pid")
+
+
+def test_killed_runner_mid_heat_is_rolled_back(supervised_web: tuple[Path, int]) -> None:
+    """SIGKILL the runner while heat holds the supervisor frozen; rollback resumes it all."""
+    folder, port = supervised_web
+    write_target(folder, port, recovery="supervisor")
+    fault = {
+        "id": "hot",
+        "kind": "heat",
+        "at": "0s",
+        "duration": "30s",
+        "time_scale": 120,
+        "room": {"preset": "chiller-trip", "rate": "high-density", "other_load": 0.9},
+        # no 'supervisor:' here: heat finds it as the service's parent process
+        "servers": {"web": {"class": "a2-volume"}},
+    }
+    drill = write_drill(folder, "hot", [fault])
+    sup = read_pid(folder / "sup.pid")
+    assert sup is not None
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "resildrill", "run", str(drill), "--yes", "--no-history",
+         "--out", str(folder / "reports")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        # planned: throttled at ~1.9 s, caution ~2.8 s, shutdown ~3.3 s after injection (1 s)
+        deadline = time.monotonic() + 20
+        while proc_state(sup) != "T" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc_state(sup) == "T", "heat froze the supervisor when web shut down"
+        time.sleep(0.3)
+        web = read_pid(folder / "web.pid")
+        assert web is None or proc_state(web) in (None, "Z"), "web is off and not restarted"
+        # the runner's watchdog would undo the fault at once: kill it first, to test rollback
+        (run_dir,) = list((folder / "reports").iterdir())
+        watchdog = read_pid(run_dir / "watchdog.pid")
+        if watchdog is not None and "resildrill.runner.watchdog" in (proc_cmdline(watchdog) or ""):
+            os.kill(watchdog, signal.SIGKILL)
+    finally:
+        os.killpg(runner.pid, signal.SIGKILL)
+        runner.wait(5)
+    time.sleep(0.3)
+    assert proc_state(sup) == "T", "the killed runner left the supervisor frozen"
+    rollback = resildrill("rollback", str(run_dir / "journal.jsonl"), timeout=30)
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert proc_state(sup) in ("S", "R")
+    wait_http(port, timeout=10)  # the supervisor restarted web
+    again = resildrill("rollback", str(run_dir / "journal.jsonl"), timeout=30)
+    assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
