@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from resildrill.faults.process import proc_state
 from resildrill.wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -89,3 +90,24 @@ def test_busy_port_is_a_tool_failure(target: Path) -> None:
     assert cfg.gateway.listen in result.stderr
     assert "Traceback" not in result.stderr
     assert not stack.status(target).running
+
+
+def test_down_stops_orphans_of_a_killed_supervisor(target: Path) -> None:
+    """With the supervisor SIGKILLed, its children keep serving; down still stops each of them
+    by pidfile, and a later up starts a fresh stack."""
+    import signal
+
+    stack.up(target)
+    pids = {name: stack.read_pid(target, name) for name in ("gateway", "replica-a", "replica-b")}
+    supervisor = stack.read_pid(target, "supervisor")
+    assert supervisor is not None
+    os.kill(supervisor, signal.SIGKILL)
+    current = stack.status(target)
+    assert {s.name for s in current.services if s.state == "running"} == set(pids)
+    stopped = stack.down(target)
+    assert set(pids) <= set(stopped)
+    for pid in pids.values():
+        assert pid is not None
+        assert proc_state(pid) in (None, "Z", "X")
+    again = stack.up(target)
+    assert again.started is True and again.healthy
