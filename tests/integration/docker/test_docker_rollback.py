@@ -68,6 +68,8 @@ CASES = {
     "pause": ({"action": "pause"}, lambda a: a["State"]["Paused"]),
     "throttle": ({"action": "throttle", "cpus": 0.1}, lambda a: a["HostConfig"]["CpuQuota"] > 0),
     "stop": ({"action": "stop", "stop_timeout": "2s"}, lambda a: not a["State"]["Running"]),
+    # A crashed container with no restart policy stays down until the rollback starts it.
+    "crash": ({"action": "crash", "recovery": "drill"}, lambda a: not a["State"]["Running"]),
 }
 
 
