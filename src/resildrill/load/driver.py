@@ -283,14 +283,31 @@ class LoadDriver:
                 dead = [p for p in self._procs if p.poll() is not None]
                 left = deadline - time.monotonic()
                 if dead or left <= 0:
-                    why = "exited" if dead else f"did not start within {START_TIMEOUT_S:g} s"
+                    why = (
+                        f"{self._name_of(dead[0])} exited: {self._last_line(dead[0])}"
+                        if dead
+                        else f"did not start within {START_TIMEOUT_S:g} s"
+                    )
                     self._state_cv.release()
                     try:
                         self.stop(timeout_s=5)
                     finally:
                         self._state_cv.acquire()
-                    raise ToolFailed(f"load: Locust {why}; see {self.dir}/master.log")
+                    raise ToolFailed(f"load: Locust {why} (logs: {self.dir})")
                 self._state_cv.wait(min(left, 0.2))
+
+    def _name_of(self, proc: subprocess.Popen[bytes]) -> str:
+        i = self._procs.index(proc)
+        return "master" if i == 0 else f"worker-{i - 1}"
+
+    def _last_line(self, proc: subprocess.Popen[bytes]) -> str:
+        """The last non-empty line of a process's log: usually the exception that killed it."""
+        try:
+            text = (self.dir / f"{self._name_of(proc)}.log").read_text(errors="replace")
+        except OSError:
+            return "no log"
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else f"exit code {proc.returncode}"
 
     def _read(self, fd: int) -> None:
         """Reader thread: the master's JSON lines -> queue, writes file, state."""
