@@ -559,7 +559,9 @@ def _wait_healthy(
                 f"the supervisor exited with {proc.returncode}: see {lay.log('supervisor')}"
             )
         current = status(lay.target, timeout_s=0.5)
-        if current.healthy:
+        # healthy includes the gateway's own view: a drill's baseline starts with every
+        # replica in rotation, not with one still waiting for its next health check
+        if current.healthy and _gateway_sees_all(lay):
             return current
         if time.monotonic() >= deadline:
             bad = [s for s in current.services if s.state != "running" or s.healthy is False]
@@ -568,6 +570,16 @@ def _wait_healthy(
                 f"the stack was not healthy after {timeout_s:g} s: {names}; logs in {lay.logs}"
             )
         time.sleep(0.1)
+
+
+def _gateway_sees_all(lay: Layout) -> bool:
+    url = f"http://{lay.config.gateway.connect}/gateway/status"
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            view = json.loads(resp.read())
+    except (OSError, ValueError):
+        return False
+    return all(u.get("healthy") for u in view.get("upstreams", []))
 
 
 def _signal_and_wait(pid: int, sig: int, grace_s: float) -> None:
