@@ -148,7 +148,7 @@ class RunningStack:
         deadline = time.monotonic() + timeout_s
         while True:
             current = stack.status(self.target)
-            if current.healthy:
+            if current.healthy and stack._gateway_sees_all(stack._layout(self.target)):
                 return current
             if time.monotonic() > deadline:
                 raise ToolFailed(f"not healthy after {timeout_s} s: {current.services}")
