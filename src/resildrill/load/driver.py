@@ -184,6 +184,9 @@ class LoadDriver:
         self.ages = LatencyHistogram()
         self.late_dropped = 0
         self.messages = 0
+        #: Set by poll() when a Locust process died before stop(): load (and its timeline)
+        #: is then partial, and the report should say so.
+        self.failure: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -335,8 +338,16 @@ class LoadDriver:
             self._state_cv.notify_all()
 
     def poll(self) -> list[LoadBucket]:
-        """Buckets that arrived since the last call (non-blocking)."""
+        """Buckets that arrived since the last call (non-blocking).
+
+        Also notices a Locust process that died on its own (``failure``).
+        """
         self._push_token()
+        if self.failure is None and not self._stopped:
+            for p in self._procs:
+                if p.poll() is not None:
+                    self.failure = f"{self._name_of(p)} exited: {self._last_line(p)}"
+                    break
         out: list[LoadBucket] = []
         horizon = self.spec.request_timeout + _LATE_SLACK_S
         while self._queue:
@@ -461,6 +472,7 @@ class LoadDriver:
             "failures": sum(t.failures for t in self.totals.values()),
             "by_workflow": {wf: t.to_json() for wf, t in sorted(self.totals.items())},
             "late_dropped": self.late_dropped,
+            "failure": self.failure,
             "sample_age_p99_ms": _ms(self.ages.quantile(0.99)),
         }
 

@@ -50,8 +50,14 @@ def weights_for(spec: LoadSpec) -> dict[str, float]:
 
 
 def users_for(spec: LoadSpec) -> int:
-    """Steady-state users: given, or ``beds * users_per_bed``; at least one per workflow."""
-    minimum = len([w for w in weights_for(spec).values() if w > 0]) if not spec.locustfile else 1
+    """Steady-state users: given, or ``beds * users_per_bed``; sized ones play every persona.
+
+    Locust hands users to classes by smooth weighted round robin, so only a multiple of the
+    summed weights (13 for the built-in ward) is sure to give every persona a user: a
+    ward sized from beds never gets fewer.
+    """
+    weights = [max(1, round(w)) for w in weights_for(spec).values() if w > 0]
+    minimum = sum(weights) if not spec.locustfile else 1
     if spec.users is not None:
         return spec.users
     if spec.beds is not None:

@@ -61,6 +61,7 @@ def test_every_persona_is_timed_per_100ms_bucket(
         assert s.source == "workflow"
         assert sum(s.counts) > 0 and sum(s.failures) == 0, name
         assert len(s.counts) <= ended + 1  # no bucket from the future
+    assert driver.failure is None
     age_p99 = driver.ages.quantile(0.99)
     assert age_p99 is not None and age_p99 <= 0.5
     assert driver.late_dropped == 0
@@ -147,6 +148,46 @@ def test_own_locustfile_still_gets_the_timeline(
     apply_buckets(series, driver.poll())
     assert set(series.sources) == {"clerk"}
     assert sum(series.sources["clerk"].counts) >= 20
+
+
+@pytest.mark.timeout(60)
+def test_a_broken_locustfile_fails_start_with_its_error(tmp_path: Path) -> None:
+    """start() raises ToolFailed naming the process and its error, and leaves nothing running."""
+    from resildrill.errors import ToolFailed
+
+    own = tmp_path / "broken.py"
+    own.write_text("raise RuntimeError('no such ward')\n")
+    driver = LoadDriver(
+        LoadSpec(users=1, locustfile=str(own)),
+        host="http://127.0.0.1:9",
+        run_dir=tmp_path / "run",
+        monotonic_t0=time.monotonic(),
+    )
+    with pytest.raises(ToolFailed, match="no such ward"):
+        driver.start()
+    assert driver.pids and not [pid for pid in driver.pids if alive(pid)]
+
+
+@pytest.mark.timeout(60)
+def test_a_locust_process_dying_mid_run_is_reported(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """When a worker dies on its own, poll() sets failure instead of going quiet."""
+    base = fhir_stub()
+    driver = LoadDriver(
+        LoadSpec(users=2, pace=300), host=base, run_dir=tmp_path, monotonic_t0=time.monotonic()
+    )
+    try:
+        driver.start()
+        os.kill(driver.pids[1], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while driver.failure is None and time.monotonic() < deadline:
+            driver.poll()
+            time.sleep(0.1)
+    finally:
+        driver.stop()
+    assert driver.failure is not None and driver.failure.startswith("worker-0 exited")
+    assert driver.summary()["failure"] == driver.failure
 
 
 _PARENT = """

@@ -13,9 +13,10 @@ def test_users_from_beds_follow_the_staffing_ratio() -> None:
 
 
 def test_given_users_win_and_small_wards_keep_every_persona() -> None:
-    """An explicit user count is used as given; a tiny ward still gets one user per persona."""
+    """An explicit user count is used as given; a tiny ward still gets every persona a user."""
     assert users_for(LoadSpec(users=7)) == 7
-    assert users_for(LoadSpec(beds=2)) == len(PERSONAS)
+    assert users_for(LoadSpec(beds=2)) == sum(p.weight for p in PERSONAS) == 13
+    assert users_for(LoadSpec(beds=2, workflows={"doctor": 1, "pharmacist": 1})) == 2
 
 
 def test_persona_weights_are_a_30_bed_ward_day_shift() -> None:
