@@ -497,7 +497,19 @@ class LoadSpec(Frozen):
         le=2.0,
         description="active users per bed when sized from beds (0.35-0.45 on a day shift)",
     )
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=64, description="local Locust worker processes")
+    remote_workers: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="workers on other hosts the master waits for (locust --worker --master-host)",
+    )
+    master_bind: str = Field(
+        default="127.0.0.1", description="address the Locust master listens on for workers"
+    )
+    master_port: int | None = Field(
+        default=None, ge=1024, le=65535, description="port of the Locust master; default: free"
+    )
     shape: Literal["steady", "handover", "ward_round"] = "steady"
     surge_at: Duration = Field(
         default=30.0, description="handover/ward_round: when the surge starts, from load start"
