@@ -45,8 +45,6 @@ CHUNK_SIZE = 32 * 1024
 MAX_BUFFERED = 16 * 1024 * 1024
 #: Pipe capacity asked for on the splice path; the kernel may refuse, then 64 KiB is used.
 PIPE_SIZE = 1024 * 1024
-#: Readiness callbacks splice at most this many times before yielding to other connections.
-SPLICE_ROUNDS = 4
 
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_NONBLOCK", 2) | getattr(os, "SPLICE_F_MOVE", 1)
 _LINGER_RST = struct.pack("ii", 1, 0)
@@ -107,6 +105,8 @@ class Link:
         self._pipe: tuple[int, int] | None = None
         self._pipe_cap = 0
         self._pending = 0
+        self._rd_on = False
+        self._wr_on = False
         self._states: dict[str, dict[str, object]] = {}
 
     # -- life cycle ------------------------------------------------------------------
@@ -167,60 +167,74 @@ class Link:
     def _enter_splice(self) -> None:
         self.mode = "splice"
         self._open_pipe()
-        if self._pending:
-            self.loop.add_writer(self.dst.fileno(), self._on_writable)
-        else:
-            self.loop.add_reader(self.src.fileno(), self._on_readable)
+        self._rd_on = self._wr_on = False
+        self._splice_arm()
 
-    def _flush_pipe(self) -> bool:
-        """Splice pending pipe bytes to ``dst``; False if ``dst`` is full."""
-        assert self._pipe is not None
-        dst = self.dst.fileno()
-        while self._pending:
-            try:
-                n = os.splice(self._pipe[0], dst, self._pending, flags=_SPLICE_FLAGS)
-            except BlockingIOError:
-                return False
-            self._pending -= n
-        return True
+    def _splice_arm(self) -> None:
+        """Wait for what the splice path needs: room in the pipe to read, bytes in it to write.
+
+        Reading goes on while the pipe has room even when ``dst`` is full, so a busy link
+        does not swap its epoll registrations on every readiness event.
+        """
+        want_rd = not self._src_eof and self._pending < self._pipe_cap
+        want_wr = self._pending > 0
+        if want_rd != self._rd_on:
+            if want_rd:
+                self.loop.add_reader(self.src.fileno(), self._on_readable)
+            else:
+                self.loop.remove_reader(self.src.fileno())
+            self._rd_on = want_rd
+        if want_wr != self._wr_on:
+            if want_wr:
+                self.loop.add_writer(self.dst.fileno(), self._after_io)
+            else:
+                self.loop.remove_writer(self.dst.fileno())
+            self._wr_on = want_wr
 
     def _on_readable(self) -> None:
         assert self._pipe is not None
-        src, pipe_w = self.src.fileno(), self._pipe[1]
         try:
-            for _ in range(SPLICE_ROUNDS):
-                try:
-                    n = os.splice(src, pipe_w, self._pipe_cap - self._pending, flags=_SPLICE_FLAGS)
-                except BlockingIOError:
-                    return
-                if n == 0:
-                    self.loop.remove_reader(src)
-                    self._src_eof = True
-                    if self._flush_pipe():
-                        self._finish()
-                    else:
-                        self.loop.add_writer(self.dst.fileno(), self._on_writable)
-                    return
-                self._pending += n
-                if not self._flush_pipe():
-                    self.loop.remove_reader(src)
-                    self.loop.add_writer(self.dst.fileno(), self._on_writable)
-                    return
+            n = os.splice(
+                self.src.fileno(),
+                self._pipe[1],
+                self._pipe_cap - self._pending,
+                flags=_SPLICE_FLAGS,
+            )
+        except BlockingIOError:
+            return
         except OSError as exc:
             self.conn.abort(reset=exc.errno == errno.ECONNRESET)
+            return
+        if n == 0:
+            self._src_eof = True
+        self._pending += n
+        self._after_io()
 
-    def _on_writable(self) -> None:
+    def _after_io(self) -> None:
+        """Splice what the pipe holds to ``dst`` (until it would block), then re-arm."""
+        assert self._pipe is not None
         try:
-            if not self._flush_pipe():
-                return
+            while self._pending:
+                self._pending -= os.splice(
+                    self._pipe[0], self.dst.fileno(), self._pending, flags=_SPLICE_FLAGS
+                )
+        except BlockingIOError:
+            pass
         except OSError:
             self.conn.abort()
             return
-        self.loop.remove_writer(self.dst.fileno())
-        if self._src_eof:
-            self._finish()
-        else:
-            self.loop.add_reader(self.src.fileno(), self._on_readable)
+        if self._src_eof and not self._pending:
+            self._src_eof_done()
+            return
+        self._splice_arm()
+
+    def _src_eof_done(self) -> None:
+        if self._rd_on:
+            self.loop.remove_reader(self.src.fileno())
+        if self._wr_on:
+            self.loop.remove_writer(self.dst.fileno())
+        self._rd_on = self._wr_on = False
+        self._finish()
 
     # -- chain path ------------------------------------------------------------------
 
@@ -231,6 +245,7 @@ class Link:
         if previous == "splice":
             self.loop.remove_reader(self.src.fileno())
             self.loop.remove_writer(self.dst.fileno())
+            self._rd_on = self._wr_on = False
             if self._pending and self._pipe is not None:
                 parts = []
                 while self._pending:
