@@ -42,11 +42,14 @@ def register(app: typer.Typer) -> None:
             raise InvalidInput(f"--drill: {drill}: no such file")
         loaded = load_drill(drill, FaultRegistry.discover())
         console.print(f"starting the bundled system: {loaded.target.spec.name}")
-        stack.up(loaded.target)
+        status = stack.up(loaded.target)
+        if status.started is False:
+            console.print("the bundled system was already running: it is left running afterwards")
         try:
             code = run_drill_file(drill, out=out, yes=True)
         finally:
-            if not keep_up:
+            # Stop only what this demo started: never someone else's running system.
+            if status.started and not keep_up:
                 console.print("stopping the bundled system")
                 stack.down(loaded.target)
         raise typer.Exit(code)
