@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.tiny import load_report, resildrill
 
 from resildrill.wardehr import stack
-from tests.support.tiny import load_report, resildrill
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
