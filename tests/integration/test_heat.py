@@ -1,7 +1,7 @@
 """A short heatwave end to end on the ward EHR through the real CLI: plan versus observed.
 
 A watcher thread samples every server's process (pidfile, /proc state) every 5 ms while
-``resildrill run`` plays drills/heatwave.yaml five times faster. Each planned observable
+``resildrill run`` plays drills/heatwave.yaml six times faster. Each planned observable
 change (throttle -> first SIGSTOP seen, shutdown -> process gone, restart -> a new process)
 must be observed in the plan's order within max(1 s, 2 model ticks) of its planned time;
 every difference (and any change the plan did not have) is printed and kept in
@@ -36,16 +36,19 @@ from tests.support.tiny import (
     write_target,
 )
 
+from resildrill.drill.loader import load_target
 from resildrill.faults.heat.model import THROTTLED_STATES, simulate
 from resildrill.faults.heat.spec import HeatFaultSpec
+from resildrill.faults.network import ensure_embedded_proxy, stop_embedded_proxy
 from resildrill.faults.process import proc_cmdline, proc_state
+from resildrill.faults.toxiproxy_client import ToxiproxyClient
 from resildrill.wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("replica-a", "replica-b", "gateway")
-SPEEDUP = 5.0  # the example drill's time_scale 60 becomes 300
+SPEEDUP = 6.0  # the example drill's time_scale 60 becomes 360
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +305,62 @@ def test_killed_runner_mid_heat_is_rolled_back(supervised_web: tuple[Path, int])
     wait_http(port, timeout=10)  # the supervisor restarted web
     again = resildrill("rollback", str(run_dir / "journal.jsonl"), timeout=30)
     assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
+
+
+def test_overheated_network_gear_adds_toxics_through_the_proxy(
+    tmp_path: Path, procs: ManagedProcesses
+) -> None:
+    """A switch in the hot room: latency, then resets, then its proxy down, then back."""
+    port, listen, api = free_port(), free_port(), free_port()
+    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
+    wait_http(port)
+    target = write_target(tmp_path, port, recovery="restart")
+    doc = yaml.safe_load(target.read_text())
+    doc["toxiproxy"] = {
+        "url": f"http://127.0.0.1:{api}",
+        "embedded": True,
+        "proxies": {"edge": {"listen": f"127.0.0.1:{listen}", "upstream": f"127.0.0.1:{port}"}},
+    }
+    doc["probes"][0]["http"]["url"] = f"http://127.0.0.1:{listen}/healthz"
+    target.write_text(yaml.safe_dump(doc, sort_keys=False))
+    fault = {
+        "id": "hot",
+        "kind": "heat",
+        "at": "0s",
+        "duration": "5.5s",
+        "time_scale": 240,
+        "room": {
+            "preset": "chiller-trip",
+            "rate": "high-density",
+            "other_load": 0.9,
+            "cooling_restored_at": "12m",
+            "recool_rate": 120,
+        },
+        "servers": {"switch": {"retry_interval": "1m", "network": {"proxy": "edge"}}},
+    }
+    drill = write_drill(tmp_path, "hot-switch", [fault])
+    client = ToxiproxyClient(f"http://127.0.0.1:{api}")
+    try:
+        ensure_embedded_proxy(load_target(target).spec, tmp_path)
+        run = resildrill("run", str(drill), "--yes", "--no-history", "--out",
+                         str(tmp_path / "reports"), timeout=60)  # fmt: skip
+        assert run.returncode in (0, 1), run.stdout + run.stderr
+        report = json.loads((Path(run.stdout.strip().splitlines()[-1]) / "report.json").read_text())
+        actions = [a for a in report["faults"][0]["actions"] if a.get("server") == "switch"]
+        details = " | ".join(f"{a['action']}: {a['detail']}" for a in actions)
+        assert [a["action"] for a in actions] == [
+            "throttled",
+            "warning",
+            "caution",
+            "shutdown",
+            "restart",
+        ], details
+        assert "latency toxic on edge" in actions[0]["detail"]
+        assert actions[1]["detail"] == "unchanged"
+        assert "reset_peer toxic on edge" in actions[2]["detail"]
+        assert "proxy disabled on edge" in actions[3]["detail"]
+        assert "re-enabled proxy edge" in actions[4]["detail"]
+        proxy = client.get_proxy("edge")
+        assert proxy is not None and proxy["enabled"] and not proxy.get("toxics"), proxy
+    finally:
+        stop_embedded_proxy(tmp_path)

@@ -123,6 +123,83 @@ def restart_time_of(spec: HeatFaultSpec, ctx: FaultContext) -> float:
     return best
 
 
+# --- network gear, composed through the network backend --------------------------------------
+
+
+def _network_backend() -> Any:
+    """The network fault backend (Toxiproxy API), imported only when gear is in the room."""
+    from resildrill.faults.network import NetworkFaultBackend
+
+    return NetworkFaultBackend()
+
+
+def _gear_problems(name: str, proxy: str, ctx: FaultContext) -> list[str]:
+    tp = ctx.target.toxiproxy
+    if tp is None:
+        return [f"network gear {name!r}: the target declares no toxiproxy section"]
+    if proxy not in tp.proxies:
+        known = ", ".join(sorted(tp.proxies)) or "none"
+        return [f"network gear {name!r}: proxy {proxy!r} is not declared (declared: {known})"]
+    return []
+
+
+def _gear_fault(heat: HeatFaultSpec, name: str, gear: dict[str, Any], state: str) -> Any:
+    """The network fault a gear state stands for, or None (normal: nothing)."""
+    from resildrill.faults.network import NetworkFaultSpec
+
+    what = {"throttled": "latency", "warning": "latency", "caution": "reset"}.get(state, "down")
+    base = {
+        # one name per toxic kind, so warning keeps the latency toxic throttled added
+        "id": f"{heat.id}-{name}-{what}",
+        "kind": "network",
+        "at": "0s",
+        # a lifetime for the embedded proxy's own clean-up; heat removes it sooner
+        "duration": f"{heat.duration:g}s",
+        "proxy": gear["proxy"],
+    }
+    if state in ("throttled", "warning"):
+        toxic = {
+            "type": "latency",
+            "attributes": {"latency": gear["latency"], "jitter": gear["jitter"]},
+        }
+        return NetworkFaultSpec.model_validate({**base, "toxic": toxic})
+    if state == "caution":
+        toxic = {
+            "type": "reset_peer",
+            "attributes": {"timeout": 0},
+            "toxicity": gear["reset_toxicity"],
+        }
+        return NetworkFaultSpec.model_validate({**base, "toxic": toxic})
+    if state in OFF_STATES:
+        return NetworkFaultSpec.model_validate({**base, "down": True})
+    return None
+
+
+def _gear_apply(
+    heat: HeatFaultSpec, name: str, srv: dict[str, Any], state: str, ctx: FaultContext
+) -> str:
+    """Swap the gear's current toxic for the one its new state stands for."""
+    backend = _network_backend()
+    notes = []
+    wanted = _gear_fault(heat, name, srv["gear"], state)
+    kind = None if wanted is None else wanted.id
+    current = srv.get("net")
+    if current is not None and current["id"] == kind:
+        return "unchanged"
+    if current is not None:
+        notes.append(backend.revert(current["recipe"]))
+        srv["net"] = None
+    if wanted is not None:
+        recipe = backend.prepare(wanted, ctx)
+        # journalled as soon as advance returns; the embedded proxy also expires it itself
+        srv["net"] = {"id": wanted.id, "recipe": recipe}
+        recipe = backend.inject(wanted, recipe, ctx)
+        srv["net"] = {"id": wanted.id, "recipe": recipe}
+        what = "proxy disabled" if wanted.down else f"{wanted.toxic.type} toxic"
+        notes.append(f"{what} on {srv['gear']['proxy']}")
+    return "; ".join(notes) or "nothing to change"
+
+
 class HeatFaultBackend:
     """Fault kind ``heat``: FaultBackend + AdvancingFault over local processes."""
 
@@ -159,7 +236,15 @@ class HeatFaultBackend:
     def _problems(self, spec: HeatFaultSpec, ctx: FaultContext) -> list[str]:
         problems: list[str] = []
         schedule = schedule_for(spec)
-        for name in spec.servers:
+        for name, server in spec.servers.items():
+            if server.network is not None:
+                found = _gear_problems(name, server.network.proxy, ctx)
+                if not found:
+                    probe = _gear_fault(spec, name, server.network.model_dump(), "caution")
+                    found = [f"network gear {name!r}: {p}" for p in
+                             _network_backend().preflight(probe, ctx)]  # fmt: skip
+                problems += found
+                continue
             service: ServiceSpec | None = ctx.target.services.get(name)
             if service is None:
                 known = ", ".join(sorted(ctx.target.services)) or "none"
@@ -236,6 +321,24 @@ class HeatFaultBackend:
         servers: dict[str, Any] = {}
         supervisors: dict[str, Any] = {}
         for name in sorted(heat.servers):
+            gear = heat.servers[name].network
+            if gear is not None:
+                servers[name] = {
+                    "state": "normal",
+                    "mode": "network",
+                    "gear": gear.model_dump(mode="json"),
+                    "net": None,
+                    "locator": None,
+                    "expected": 0,
+                    "pids": [],
+                    "touched": [],
+                    "shut": [],
+                    "supervisor": None,
+                    "restart": None,
+                    "restart_requested_s": None,
+                    "awaiting_up": False,
+                }
+                continue
             service = ctx.target.services[name]
             assert service.process is not None
             pids = find_processes(service.process, base_dir)
@@ -309,7 +412,7 @@ class HeatFaultBackend:
         while rec["applied"] < len(events) and events[rec["applied"]].real_s <= elapsed_s:
             event = events[rec["applied"]]
             rec["applied"] += 1
-            actions.append(self._apply(event, rec, elapsed_s))
+            actions.append(self._apply(event, rec, elapsed_s, heat, ctx))
         actions += self._tend(rec, elapsed_s)
         self._duty_cycle(rec, elapsed_s)
         return rec, actions
@@ -326,10 +429,19 @@ class HeatFaultBackend:
         }
 
     def _live(self, rec: Recipe, srv: dict[str, Any]) -> list[int]:
+        if srv["locator"] is None:
+            return []
         locator = ProcessLocator.model_validate(srv["locator"])
         return find_processes(locator, Path(rec["base_dir"]))
 
-    def _apply(self, event: HeatEvent, rec: Recipe, elapsed_s: float) -> dict[str, Any]:
+    def _apply(
+        self,
+        event: HeatEvent,
+        rec: Recipe,
+        elapsed_s: float,
+        heat: HeatFaultSpec,
+        ctx: FaultContext,
+    ) -> dict[str, Any]:
         action = self._base(event, elapsed_s)
         if event.server is None:
             action["action"] = event.action
@@ -346,6 +458,10 @@ class HeatFaultBackend:
         action.update(
             {"server": name, "from": prev, "state": event.state, "inlet_c": event.inlet_c}
         )
+        if srv["mode"] == "network":
+            action["action"] = "restart" if event.action == "restart" else str(event.state)
+            action["detail"] = _gear_apply(heat, name, srv, str(event.state), ctx)
+            return action
         if event.action == "restart":
             srv["restarts"] = srv.get("restarts", 0) + 1
             action["action"] = "restart"
@@ -544,6 +660,8 @@ class HeatFaultBackend:
                 done.append(f"{name}: ran restart command")
             elif srv["mode"] == "supervisor" and srv["state"] in OFF_STATES:
                 done.append(f"{name}: left to its supervisor")
+            elif srv["mode"] == "network" and srv.get("net"):
+                done.append(f"{name}: " + _network_backend().revert(srv["net"]["recipe"]))
         return "; ".join(done) or "nothing to undo"
 
     def is_injected(self, recipe: Recipe) -> bool:
@@ -557,6 +675,9 @@ class HeatFaultBackend:
             # a restart-command server still down is owed a restart by the drill; a
             # supervised one coming back is the system's job, measured not forced
             if srv["mode"] == "command" and len(self._live(recipe, srv)) < srv["expected"]:
+                return True
+            net = srv.get("net") if srv["mode"] == "network" else None
+            if net and _network_backend().is_injected(net["recipe"]):
                 return True
         return False
 
@@ -572,4 +693,6 @@ class HeatFaultBackend:
             if srv["mode"] == "command":
                 cmd = " ".join(srv["restart"]["command"])
                 hint += f"; cd {srv['restart']['cwd']} && {cmd}"
+            if srv["mode"] == "network" and srv.get("net"):
+                hint += "; " + _network_backend().undo_hint(srv["net"]["recipe"])
         return hint.strip("; ") or "nothing to undo"

@@ -119,6 +119,22 @@ class RoomSpec(Frozen):
         return self
 
 
+class NetworkGearSpec(Frozen):
+    """Network kit in the hot room, played as toxics on one of the target's proxies.
+
+    Throttled/warning: added latency (queues, retransmits); caution: a share of connections
+    reset; shutdown, power-off or lost: the proxy disabled. Values are chosen to be visible
+    in a drill (derived), not measured on real switches.
+    """
+
+    proxy: str = Field(description="a proxy declared under the target's toxiproxy.proxies")
+    latency: int = Field(default=100, ge=0, le=60_000, description="ms added while throttled")
+    jitter: int = Field(default=50, ge=0, le=60_000, description="ms of jitter on that latency")
+    reset_toxicity: float = Field(
+        default=0.3, ge=0, le=1, description="share of connections reset at caution"
+    )
+
+
 class ServerSpec(Frozen):
     """One server of the target in the hot room: its class, rack position and overrides."""
 
@@ -156,6 +172,10 @@ class ServerSpec(Frozen):
     on_critical: Literal["power-off", "shutdown"] = Field(
         default="power-off", description="what the BMC does at critical"
     )
+    network: NetworkGearSpec | None = Field(
+        default=None,
+        description="this is network gear, not a service process: play it on a proxy",
+    )
 
     model_config = Frozen.model_config | {"populate_by_name": True}
 
@@ -188,7 +208,8 @@ class HeatFaultSpec(FaultSpec):
     )
     room: RoomSpec = Field(default_factory=RoomSpec)
     servers: dict[str, ServerSpec] = Field(
-        min_length=1, description="services of the target (process locators) in the room"
+        min_length=1,
+        description="services of the target (process locators) in the room, or network gear",
     )
     supervisor: str | None = Field(
         default=None,
