@@ -90,3 +90,19 @@ class AdvancingFault(Protocol):
     ) -> tuple[Recipe, list[dict[str, Any]]]:
         """Act for ``elapsed_s`` seconds since injection; return (recipe, actions taken)."""
         ...
+
+
+@runtime_checkable
+class RunScopedBackend(Protocol):
+    """Optional capability: a backend that needs something running for the whole drill.
+
+    ``setup_run`` is called once before the baseline (the network backend starts the
+    embedded Toxiproxy server there when nothing answers at the target's URL) and returns
+    the processes it started as journal ``child`` records (``role``, ``pid``,
+    ``start_time``), so the watchdog can stop them if the runner dies; ``teardown_run`` is
+    called after every fault is reverted and stops only what ``setup_run`` started.
+    """
+
+    def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]: ...
+
+    def teardown_run(self, run_dir: Path) -> None: ...

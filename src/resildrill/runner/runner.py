@@ -315,6 +315,7 @@ class DrillRunner:
             record.baseline_end_s = round(base_end, 4)
 
         load = self._make_load(run_dir, t0)
+        started_backends: list[Any] = []
 
         def now_s() -> float:
             return self.clock.monotonic() - t0
@@ -503,6 +504,15 @@ class DrillRunner:
                         "target": self.drill.target.spec.name,
                     },
                 )
+                for kind in sorted({f.spec.kind for f in runs}):
+                    backend = self.registry.backend(kind)
+                    setup = getattr(backend, "setup_run", None)
+                    if callable(setup):
+                        # e.g. the embedded Toxiproxy server: its own process, journalled so
+                        # the watchdog can stop it if this runner dies.
+                        for child in setup(ctx, run_dir):
+                            journal.append("child", **child)
+                        started_backends.append(backend)
                 if load is not None:
                     self.say(f"starting clinician load ({load.spec.workers} Locust worker(s))")
                     load.start()
@@ -553,6 +563,11 @@ class DrillRunner:
                 for fr in reversed(runs):
                     if fr.active:
                         revert(fr, cleanup=True)
+                for backend in started_backends:
+                    try:
+                        backend.teardown_run(run_dir)
+                    except Exception as exc:  # teardown must not lose the report
+                        record.notices.append(f"teardown {backend.kind}: {exc}")
                 # Collect samples still in flight so the last buckets are complete.
                 sampler.stop()
                 pump()
