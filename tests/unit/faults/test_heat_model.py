@@ -169,8 +169,10 @@ def test_short_scaled_intervals_are_warned() -> None:
 
 def test_bad_thresholds_and_missing_duration_are_refused() -> None:
     """Out-of-order thresholds and a heat fault without a duration do not validate."""
-    with pytest.raises(ValueError):
-        simulate(make_spec(servers={"a": {"warning": 50}}))
+    with pytest.raises(ValidationError, match="thresholds must satisfy"):
+        make_spec(servers={"a": {"warning": 50}})
+    with pytest.raises(ValidationError, match="must be above its initial"):
+        make_spec(room={"initial": 30, "ceiling": 25})
     with pytest.raises(ValidationError):
         make_spec(duration=None)
 

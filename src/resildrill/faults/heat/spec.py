@@ -230,6 +230,11 @@ class HeatFaultSpec(FaultSpec):
             raise ValueError("tick must be > 0")
         if self.duration * self.time_scale / self.tick > 100_000:
             raise ValueError("tick too small for the modelled span (over 100000 steps)")
+        # Thresholds out of order, a ceiling below the start: refused here, with a location,
+        # rather than when the model runs.
+        from resildrill.faults.heat.model import resolve
+
+        resolve(self)
         return self
 
     @property
