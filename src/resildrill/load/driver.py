@@ -187,6 +187,11 @@ class LoadDriver:
         #: Set by poll() when a Locust process died before stop(): load (and its timeline)
         #: is then partial, and the report should say so.
         self.failure: str | None = None
+        #: Samples from a remote worker that arrived before its clock was measured.
+        self.unsynced_dropped = 0
+        #: Remote worker -> (offset of its monotonic clock from ours, uncertainty), seconds.
+        self.remote_clocks: dict[str, tuple[float, float]] = {}
+        self._port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -196,12 +201,22 @@ class LoadDriver:
         return [p.pid for p in self._procs]
 
     @property
+    def master_port(self) -> int | None:
+        """Where workers connect (``locust --worker --master-port``), once started."""
+        return self._port
+
+    @property
     def phases(self) -> list[tuple[float, int]]:
         """The user steps the load shape follows, in seconds from ``monotonic_t0``."""
         if self._phases is None:
             offset = time.monotonic() - self.t0
             self._phases = [(offset + at, n) for at, n in sizing.phases_for(self.spec)]
         return self._phases
+
+    def _master_host(self) -> str:
+        """Where local workers reach the master: loopback unless it listens elsewhere only."""
+        bind = self.spec.master_bind
+        return "127.0.0.1" if bind in ("0.0.0.0", "*", "::", "127.0.0.1", "localhost") else bind
 
     def _locustfiles(self) -> str:
         if self.spec.locustfile:
@@ -244,7 +259,7 @@ class LoadDriver:
         env = {**os.environ, "RESILDRILL_LOAD": json.dumps(cfg), "PYTHONUNBUFFERED": "1"}
         if self.spec.bearer_token_env:
             self._token = os.environ.get(self.spec.bearer_token_env)
-        port = _free_port()
+        port = self._port = self.spec.master_port or _free_port()
         files = self._locustfiles()
         common = ["-f", files, "--host", self.host, "--loglevel", "WARNING"]
         read_fd, write_fd = os.pipe()
@@ -256,11 +271,11 @@ class LoadDriver:
                     "--headless",
                     "--master",
                     "--master-bind-host",
-                    "127.0.0.1",
+                    self.spec.master_bind,
                     "--master-bind-port",
                     str(port),
                     "--expect-workers",
-                    str(self.spec.workers),
+                    str(self.spec.workers + self.spec.remote_workers),
                     "--expect-workers-max-wait",
                     str(int(START_TIMEOUT_S)),
                     "--only-summary",
@@ -277,7 +292,14 @@ class LoadDriver:
         for i in range(self.spec.workers):
             self._spawn(
                 f"worker-{i}",
-                [*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                [
+                    *common,
+                    "--worker",
+                    "--master-host",
+                    self._master_host(),
+                    "--master-port",
+                    str(port),
+                ],
                 env,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -354,15 +376,27 @@ class LoadDriver:
             msg = self._queue.popleft()
             self.messages += 1
             arrived = float(msg["arrived"])
+            # A remote worker's stamps are on its own clock: subtract its measured offset.
+            shift = 0.0
+            if "clock_offset" in msg:
+                if msg["clock_offset"] is None:  # not synchronised yet: cannot be placed
+                    self.unsynced_dropped += sum(int(row[2]) for row in msg["buckets"])
+                    continue
+                shift = float(msg["clock_offset"])
+                self.remote_clocks[str(msg.get("worker"))] = (
+                    shift,
+                    float(msg.get("clock_uncertainty") or 0.0),
+                )
             if msg.get("oldest_done") is not None:
-                self.ages.add(max(0.0, arrived - float(msg["oldest_done"])))
-            for wf, start, count, failures, hist, actions, actions_failed in msg["buckets"]:
-                if arrived - (float(start) + RESOLUTION_S) > horizon:
+                self.ages.add(max(0.0, arrived - (float(msg["oldest_done"]) - shift)))
+            for wf, raw_start, count, failures, hist, actions, actions_failed in msg["buckets"]:
+                start = float(raw_start) - shift
+                if arrived - (start + RESOLUTION_S) > horizon:
                     self.late_dropped += int(count)
                     continue
                 b = LoadBucket(
                     str(wf),
-                    index_of(float(start), self.t0),
+                    index_of(start, self.t0),
                     int(count),
                     int(failures),
                     LatencyHistogram.from_json(hist),
@@ -473,6 +507,11 @@ class LoadDriver:
             "by_workflow": {wf: t.to_json() for wf, t in sorted(self.totals.items())},
             "late_dropped": self.late_dropped,
             "failure": self.failure,
+            "unsynced_dropped": self.unsynced_dropped,
+            "remote_workers": {
+                name: {"clock_offset_s": round(off, 6), "uncertainty_s": round(unc, 6)}
+                for name, (off, unc) in sorted(self.remote_clocks.items())
+            },
             "sample_age_p99_ms": _ms(self.ages.quantile(0.99)),
         }
 

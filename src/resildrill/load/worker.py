@@ -35,11 +35,33 @@ from locust.runners import MasterRunner, WorkerRunner  # noqa: TID251
 from resildrill.drill.model import LoadSpec
 from resildrill.load.stream import FLUSH_INTERVAL_S, Bucketer, encode, workflow_of
 
+#: Module docstring addendum: a worker on another host has its own monotonic clock. The
+#: master pings it; the worker learns its offset from the runner's clock (the master runs
+#: on the runner's host), realigns its bucket grid, and tags each message with the offset
+#: and its uncertainty (half the round trip), which the driver subtracts and reports.
+
+
 CONFIG_ENV = "RESILDRILL_LOAD"
 STREAM_FD_ENV = "RESILDRILL_STREAM_FD"
 MESSAGE_TYPE = "resildrill_buckets"
 STOP_TYPE = "resildrill_stop"
 STOPPED_TYPE = "resildrill_stopped"
+PING_TYPE = "resildrill_ping"
+PONG_TYPE = "resildrill_pong"
+CLOCK_TYPE = "resildrill_clock"
+#: Remote workers are pinged this often; the estimate with the shortest round trip of the
+#: last ``_PING_KEEP`` wins (NTP's idea: the fastest exchange bounds the error best).
+_PING_S = 0.5
+_PING_KEEP = 20
+#: Tests simulate a remote host's monotonic clock by shifting this process's stamps.
+_SKEW = float(os.environ.get("RESILDRILL_TEST_CLOCK_SKEW", "0") or 0)
+
+
+def _now() -> float:
+    """This host's monotonic clock (shifted only when a test simulates another host)."""
+    return time.monotonic() + _SKEW
+
+
 #: Context key users put the monotonic start of a request under (see users.py).
 START_KEY = "resildrill_start"
 #: How often the parent-pid watch runs; the kill test allows 5 s in total.
@@ -56,6 +78,11 @@ class _Plugin:
         self.name = f"{socket.gethostname()}-{os.getpid()}"
         self.environment: Environment | None = None
         self.stopped_workers: set[str] = set()
+        #: Local workers share the runner's clock; a remote one waits for the master's.
+        self.remote = bool(config.get("unsynced"))
+        self.offset: float | None = None if self.remote else 0.0
+        self.uncertainty = 0.0
+        self.pings: dict[str, list[tuple[float, float]]] = {}
         self.stream_fd: int | None = None
 
     # -- samples ---------------------------------------------------------------------
@@ -72,10 +99,12 @@ class _Plugin:
     ) -> None:
         latency_s = (response_time or 0.0) / 1000.0
         started = (context or {}).get(START_KEY)
-        if not isinstance(started, float):
+        if isinstance(started, float):
+            started += _SKEW
+        else:
             # Locust times requests with perf_counter, which on Linux is the same
             # CLOCK_MONOTONIC as time.monotonic(): now - response_time is the start.
-            started = time.monotonic() - latency_s
+            started = _now() - latency_s
         self.bucketer.add(workflow_of(name), started, latency_s, exception is None)
 
     # -- output ----------------------------------------------------------------------
@@ -95,9 +124,12 @@ class _Plugin:
             raise
 
     def flush(self) -> None:
-        msg = self.bucketer.drain(self.name, time.monotonic())
+        msg = self.bucketer.drain(self.name, _now())
         if msg is None or self.environment is None:
             return
+        if self.remote:
+            msg["clock_offset"] = self.offset
+            msg["clock_uncertainty"] = self.uncertainty
         runner = self.environment.runner
         if isinstance(runner, WorkerRunner):
             runner.send_message(MESSAGE_TYPE, msg)
@@ -198,15 +230,59 @@ class _Plugin:
         if isinstance(runner, MasterRunner):
             runner.register_message(MESSAGE_TYPE, self.relay)
             runner.register_message(STOPPED_TYPE, self.on_worker_stopped)
+            runner.register_message(PONG_TYPE, self.on_pong)
+            gevent.spawn(self.ping_loop)
             events.test_start.add_listener(self.on_master_start)  # type: ignore[no-untyped-call]
             events.spawning_complete.add_listener(self.on_spawned)  # type: ignore[no-untyped-call]
         else:
             if isinstance(runner, WorkerRunner):
                 runner.register_message(STOP_TYPE, self.stop_users)
+                runner.register_message(PING_TYPE, self.on_ping)
+                runner.register_message(CLOCK_TYPE, self.on_clock)
             events.request.add_listener(self.on_request)  # type: ignore[no-untyped-call]
             events.test_stop.add_listener(lambda **_: self.flush())  # type: ignore[no-untyped-call]
             gevent.spawn(self.flush_loop)
         self.write_line({"type": "state", "state": "init", "pid": os.getpid()})
+
+    # -- clocks of remote workers (master <-> worker) -----------------------------------
+
+    def ping_loop(self) -> None:
+        """On the master: ping every worker; only remote ones answer."""
+        assert self.environment is not None
+        runner = self.environment.runner
+        while isinstance(runner, MasterRunner):
+            for client in list(runner.clients.all):
+                runner.send_message(PING_TYPE, {"m": time.monotonic()}, client.id)
+            gevent.sleep(_PING_S)
+
+    def on_ping(self, environment: Environment, msg: Any, **_: Any) -> None:
+        if self.remote and environment.runner is not None:
+            environment.runner.send_message(PONG_TYPE, {"m": msg.data["m"], "w": _now()})
+
+    def on_pong(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """On the master: offset = worker clock - master clock at the exchange's midpoint."""
+        back = time.monotonic()
+        sent, theirs = float(msg.data["m"]), float(msg.data["w"])
+        history = self.pings.setdefault(str(msg.node_id), [])
+        history.append((back - sent, theirs - (sent + back) / 2))
+        del history[:-_PING_KEEP]
+        rtt, offset = min(history)
+        if environment.runner is not None:
+            environment.runner.send_message(
+                CLOCK_TYPE,
+                {"offset": offset, "uncertainty": rtt / 2, "t0": self.t0},
+                str(msg.node_id),
+            )
+
+    def on_clock(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """On a remote worker: adopt the offset and put the bucket grid on the runner's t0."""
+        first = self.offset is None
+        self.flush()  # buckets so far were on the old grid (and unsynced when first)
+        self.offset = float(msg.data["offset"])
+        self.uncertainty = float(msg.data["uncertainty"])
+        t0 = float(msg.data["t0"]) + self.offset
+        if first or abs(t0 - self.bucketer.t0) > 0.001:
+            self.bucketer.t0 = t0
 
     def relay(self, environment: Environment, msg: Any, **_: Any) -> None:
         self.write_line(msg.data)
@@ -241,7 +317,10 @@ def install() -> None:
         return
     cfg = config()
     if "t0" not in cfg:
-        cfg["t0"] = time.monotonic()  # a bare `locust -f` run: bucket from process start
+        # A worker the driver did not start (another host, or a bare `locust -f` run):
+        # bucket on its own clock until the master tells it the runner's.
+        cfg["t0"] = _now()
+        cfg["unsynced"] = True
     _PLUGIN = _Plugin(cfg)
     events.init.add_listener(_PLUGIN.on_init)  # type: ignore[no-untyped-call]
 
@@ -262,6 +341,6 @@ def record_write(resource: str, id_: str, identifier: str, version: str | None, 
                 "identifier": identifier,
                 "version": version,
                 "op": op,
-                "at": time.monotonic(),
+                "at": _now(),
             }
         )

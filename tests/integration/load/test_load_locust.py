@@ -298,3 +298,73 @@ def test_tls_ca_bundle_and_refreshed_bearer_token(
     result = driver.integrity_check(timeout_s=30)
     assert result.writes_acknowledged > 0 and result.writes_unverifiable == 0
     assert result.writes_lost == 0
+
+
+_CLERK = """
+from locust import FastHttpUser, constant, task
+
+class Clerk(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def look(self):
+        self.client.get("/Patient?_count=5", name="clerk:patients")
+"""
+
+
+@pytest.mark.timeout(90)
+def test_remote_worker_clock_is_measured_and_corrected(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """A worker whose monotonic clock is 1000 s off joins; its samples land in the right buckets."""
+    from resildrill.load.driver import _LOCUSTFILES, _free_port
+
+    base = fhir_stub()
+    own = tmp_path / "clerk.py"
+    own.write_text(_CLERK)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESILDRILL_")}
+    env["RESILDRILL_TEST_CLOCK_SKEW"] = "1000"  # another host's monotonic clock
+    remote = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            f"{_LOCUSTFILES / 'plugin.py'},{own}",
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "--host",
+            base,
+            "--loglevel",
+            "WARNING",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    t0 = time.monotonic()
+    spec = LoadSpec(users=4, remote_workers=1, master_port=port, locustfile=str(own))
+    driver = LoadDriver(spec, host=base, run_dir=tmp_path / "run", monotonic_t0=t0)
+    series = TimeSeries()
+    try:
+        driver.start()
+        _drive(driver, 4.0, series)
+    finally:
+        driver.stop()
+        os.killpg(remote.pid, signal.SIGKILL)
+        remote.wait(timeout=10)
+    apply_buckets(series, driver.poll())
+    clocks = driver.summary()["remote_workers"]
+    assert len(clocks) == 1
+    (clock,) = clocks.values()
+    assert abs(clock["clock_offset_s"] - 1000) < 0.05 and clock["uncertainty_s"] < 0.05
+    counts = series.sources["clerk"].counts
+    assert len(counts) <= (time.monotonic() - t0) / 0.1 + 1  # nothing 1000 s in the future
+    assert sum(counts) > 100 and driver.late_dropped == 0
+    assert driver.unsynced_dropped <= sum(counts) * 0.05

@@ -18,6 +18,9 @@ pytestmark = pytest.mark.integration
 
 BASELINE_S = 7.0
 AFTER_KILL_S = 5.0
+#: Requests on the ward EHR take tens of milliseconds (p95 < 100 ms): 1 s covers any
+#: request still in flight at the kill.
+IN_FLIGHT_BUCKETS = 10
 
 
 @pytest.mark.timeout(120)
@@ -57,7 +60,9 @@ def test_gateway_loss_shows_failures_per_workflow_and_loses_no_write(tmp_path: P
         s = series.sources[persona.workflow]
         before = s.counts[:kill_bucket]
         assert sum(before) >= 50, (persona.workflow, sum(before))
-        assert sum(s.failures[:kill_bucket]) == 0, persona.workflow
+        # A request in flight when the gateway died fails and is dated to its start, just
+        # before the kill; nothing that started a second or more before it may fail.
+        assert sum(s.failures[: kill_bucket - IN_FLIGHT_BUCKETS]) == 0, persona.workflow
         # Requests that started in the outage (the gateway restarts after 2 s) fail.
         assert sum(s.failures[kill_bucket : kill_bucket + 25]) > 0, persona.workflow
     assert integrity.writes_acknowledged > 100
