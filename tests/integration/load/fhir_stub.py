@@ -1,9 +1,12 @@
 """A tiny FHIR-ish aiohttp server for load tests: CRUD, a few searches, optional lost writes.
 
 Run as its own process (``python fhir_stub.py --port 0 [--drop-every 20]``); it prints
-``READY <port>`` when listening. With ``--drop-every N`` it acknowledges every write with
-2xx but silently forgets every Nth acknowledged one, and reports how many it dropped at
-``GET /_stub/stats``, so the integrity check can be compared with the truth.
+``READY <port>`` when listening. Write faults, each counted at ``GET /_stub/stats`` so
+the integrity check can be compared with the truth: ``--drop-every N`` acknowledges every
+write but forgets every Nth; ``--duplicate-every N`` stores every Nth create twice;
+``--commit-then-fail-every N`` stores every Nth MedicationAdministration and answers 503
+(a client that retries makes a double-dose record); ``--stale-updates`` acknowledges
+updates with a new version but keeps the old resource (a lost update).
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ class Store:
         self.dropped = 0
         self.token: str | None = None
         self.seen_tokens: dict[str, int] = {}
+        self.duplicate_every = 0
+        self.commit_fail_every = 0
+        self.stale_updates = False
+        self.creates = 0
+        self.admins = 0
+        self.counts = {"duplicated": 0, "commit_then_fail": 0, "stale": 0}
 
     def put(self, rtype: str, res: Resource) -> Resource:
         """Store (or, every Nth acknowledged write, pretend to) and return the stored body."""
@@ -117,15 +126,32 @@ def make_app(store: Store) -> web.Application:
     async def create(request: web.Request) -> web.Response:
         body = await request.json()
         body.pop("id", None)
-        return web.json_response(store.put(request.match_info["type"], body), status=201)
+        rtype = request.match_info["type"]
+        stored = store.put(rtype, body)
+        store.creates += 1
+        if store.duplicate_every and store.creates % store.duplicate_every == 0:
+            store.put(rtype, {k: v for k, v in body.items() if k != "id"})
+            store.counts["duplicated"] += 1
+        if rtype == "MedicationAdministration" and store.commit_fail_every:
+            store.admins += 1
+            if store.admins % store.commit_fail_every == 0:
+                store.counts["commit_then_fail"] += 1
+                return web.json_response({"resourceType": "OperationOutcome"}, status=503)
+        return web.json_response(stored, status=201)
 
     async def update(request: web.Request) -> web.Response:
         body = await request.json()
-        body["id"] = request.match_info["id"]
-        return web.json_response(store.put(request.match_info["type"], body), status=200)
+        rtype, rid = request.match_info["type"], request.match_info["id"]
+        body["id"] = rid
+        old = store.data.get(rtype, {}).get(rid)
+        if store.stale_updates and old is not None:
+            store.counts["stale"] += 1
+            version = int(old.get("meta", {}).get("versionId", "1")) + 1
+            return web.json_response({**body, "meta": {"versionId": str(version)}})
+        return web.json_response(store.put(rtype, body), status=200)
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({"acked": store.acked, "dropped": store.dropped})
+        return web.json_response({"acked": store.acked, "dropped": store.dropped, **store.counts})
 
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -154,9 +180,14 @@ def make_app(store: Store) -> web.Application:
     return app
 
 
-async def _main(port: int, drop_every: int, token: str | None, tls: list[str] | None) -> None:
-    store = Store(drop_every)
-    store.token = token
+async def _main(args: argparse.Namespace) -> None:
+    store = Store(args.drop_every)
+    store.token = args.token
+    store.duplicate_every = args.duplicate_every
+    store.commit_fail_every = args.commit_then_fail_every
+    store.stale_updates = args.stale_updates
+    tls = args.tls
+    port = args.port
     seed(store)
     runner = web.AppRunner(make_app(store), access_log=None)
     await runner.setup()
@@ -178,5 +209,7 @@ if __name__ == "__main__":
     ap.add_argument("--drop-every", type=int, default=0)
     ap.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN'")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), default=None)
-    args = ap.parse_args()
-    asyncio.run(_main(args.port, args.drop_every, args.token, args.tls))
+    ap.add_argument("--duplicate-every", type=int, default=0)
+    ap.add_argument("--commit-then-fail-every", type=int, default=0)
+    ap.add_argument("--stale-updates", action="store_true")
+    asyncio.run(_main(ap.parse_args()))
