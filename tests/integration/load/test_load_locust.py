@@ -368,3 +368,35 @@ def test_remote_worker_clock_is_measured_and_corrected(
     assert len(counts) <= (time.monotonic() - t0) / 0.1 + 1  # nothing 1000 s in the future
     assert sum(counts) > 100 and driver.late_dropped == 0
     assert driver.unsynced_dropped <= sum(counts) * 0.05
+
+
+@pytest.mark.timeout(60)
+def test_the_shape_follows_the_drill_phases(fhir_stub: Callable[..., str], tmp_path: Path) -> None:
+    """A surge phase (2 -> 8 users) quadruples the request rate from its start on."""
+    base = fhir_stub()
+    own = tmp_path / "clerk.py"
+    own.write_text(_CLERK)
+    t0 = time.monotonic()
+    driver = LoadDriver(
+        LoadSpec(locustfile=str(own)),
+        host=base,
+        run_dir=tmp_path / "run",
+        monotonic_t0=t0,
+        phases=[(0.0, 2), (5.0, 8)],
+    )
+    series = TimeSeries()
+    try:
+        driver.start()
+        started = time.monotonic() - t0
+        while time.monotonic() - t0 < 8.0:
+            apply_buckets(series, driver.poll())
+            time.sleep(0.1)
+    finally:
+        driver.stop()
+    apply_buckets(series, driver.poll())
+    assert started < 4.0, "Locust took too long to start for this test's windows"
+    counts = series.sources["clerk"].counts
+    first = int((started + 0.3) / 0.1)
+    before = sum(counts[first:50]) / ((50 - first) / 10)  # 2 users, until 5.0 s
+    after = sum(counts[60:78]) / 1.8  # 6.0-7.8 s: 8 users, past the spawn
+    assert before > 0 and after / before > 2.5, (before, after)
