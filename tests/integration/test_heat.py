@@ -6,6 +6,10 @@ change (throttle -> first SIGSTOP seen, shutdown -> process gone, restart -> a n
 must be observed in the plan's order within max(1 s, 2 model ticks) of its planned time;
 every difference (and any change the plan did not have) is printed and kept in
 ``heat-differences.json`` next to the report. Run with ``-s`` to see the table.
+
+Also: a runner (and its watchdog) killed while heat holds a supervisor frozen is undone by
+``resildrill rollback``; network gear gets its toxics through the embedded proxy; a container
+gets its CPU quota, stop and start through the Docker engine (skipped without one).
 """
 
 from __future__ import annotations
@@ -364,3 +368,100 @@ def test_overheated_network_gear_adds_toxics_through_the_proxy(
         assert proxy is not None and proxy["enabled"] and not proxy.get("toxics"), proxy
     finally:
         stop_embedded_proxy(tmp_path)
+
+
+def _engine() -> Any:
+    """An SDK client of the local Docker engine, or a skip saying why there is none."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except Exception as exc:  # no SDK, no socket, engine down: all mean "skip"
+        pytest.skip(f"no Docker engine ({type(exc).__name__}: {exc})")
+    return client
+
+
+def cpu_limit(attrs: dict[str, Any]) -> float | None:
+    """A container's CPU limit in CPUs, from NanoCpus or CpuQuota/CpuPeriod; None: unlimited."""
+    host = attrs["HostConfig"]
+    if host.get("NanoCpus"):
+        return float(host["NanoCpus"]) / 1e9
+    if (host.get("CpuQuota") or 0) > 0:
+        return float(host["CpuQuota"]) / float(host.get("CpuPeriod") or 100_000)
+    return None
+
+
+def test_a_container_server_is_throttled_stopped_and_started(tmp_path: Path) -> None:
+    """A container in the hot room gets a CPU quota, is stopped, then started and restored."""
+    from resildrill.clock import MonotonicClock
+    from resildrill.drill.model import TargetSpec
+    from resildrill.faults.base import FaultContext
+    from resildrill.faults.heat.backend import HeatFaultBackend
+    from resildrill.wardehr.docker_stack import ensure_image, host_binds
+
+    client = _engine()
+    api = client.api
+    name = f"rdt-heat-{os.getpid()}-{int(time.monotonic() * 1000) % 100000}"
+    host_config = api.create_host_config(network_mode="host", binds=host_binds())
+    idle = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+    cid = api.create_container(
+        ensure_image(client),
+        command=["/usr/bin/python3", "-c", idle + "while True: time.sleep(3600)"],
+        name=name,
+        labels={"org.resildrill.test": "heat"},
+        host_config=host_config,
+    )["Id"]
+    try:
+        api.start(cid)
+        target = TargetSpec.model_validate(
+            {
+                "apiVersion": "resildrill/v1",
+                "kind": "Target",
+                "name": "heat-docker",
+                "environment": "test",
+                "probes": [{"name": "none", "tcp": {"host": "127.0.0.1", "port": 9}}],
+            }
+        )
+        ctx = FaultContext(target, tmp_path, "heat-docker", MonotonicClock())
+        spec = HeatFaultSpec.model_validate(
+            {
+                "id": "hot",
+                "kind": "heat",
+                "at": "0s",
+                "duration": "5.5s",
+                "time_scale": 240,
+                "room": {
+                    "preset": "chiller-trip",
+                    "rate": "high-density",
+                    "other_load": 0.9,
+                    "cooling_restored_at": "12m",
+                    "recool_rate": 120,
+                },
+                "servers": {
+                    "box": {"retry_interval": "1m", "container": {"select": {"name": name}}}
+                },
+            }
+        )
+        backend = HeatFaultBackend()
+        assert backend.preflight(spec, ctx) == []
+        recipe = backend.inject(spec, backend.prepare(spec, ctx), ctx)
+        seen: dict[str, dict[str, Any]] = {}
+        start = time.monotonic()
+        while (elapsed := time.monotonic() - start) < 5.5:
+            recipe, actions = backend.advance(spec, recipe, elapsed, ctx)
+            for a in actions:
+                if a.get("server") == "box":
+                    attrs = api.inspect_container(cid)
+                    seen.setdefault(a["action"], {"detail": a["detail"], **attrs})
+            time.sleep(0.02)
+        assert list(seen) == ["throttled", "warning", "caution", "shutdown", "restart"], seen
+        assert cpu_limit(seen["throttled"]) == pytest.approx(0.2)
+        assert not seen["shutdown"]["State"]["Running"], seen["shutdown"]["detail"]
+        assert seen["restart"]["State"]["Running"]
+        assert cpu_limit(seen["restart"]) is None
+        assert "docker stop" in seen["shutdown"]["detail"]
+        backend.revert(recipe)
+        assert not backend.is_injected(recipe)
+    finally:
+        api.remove_container(cid, force=True)

@@ -123,14 +123,18 @@ def restart_time_of(spec: HeatFaultSpec, ctx: FaultContext) -> float:
     return best
 
 
-# --- network gear, composed through the network backend --------------------------------------
+# --- delegates: network gear and containers, composed through their own backends -----------
 
 
-def _network_backend() -> Any:
-    """The network fault backend (Toxiproxy API), imported only when gear is in the room."""
-    from resildrill.faults.network import NetworkFaultBackend
+def _delegate_backend(kind: str) -> Any:
+    """The network or docker backend, imported only when such a server is in the room."""
+    if kind == "network":
+        from resildrill.faults.network import NetworkFaultBackend
 
-    return NetworkFaultBackend()
+        return NetworkFaultBackend()
+    from resildrill.faults.docker import DockerFaultBackend
+
+    return DockerFaultBackend()
 
 
 def _gear_problems(name: str, proxy: str, ctx: FaultContext) -> list[str]:
@@ -175,28 +179,74 @@ def _gear_fault(heat: HeatFaultSpec, name: str, gear: dict[str, Any], state: str
     return None
 
 
-def _gear_apply(
+def _container_fault(heat: HeatFaultSpec, name: str, box: dict[str, Any], state: str) -> Any:
+    """The docker fault a container's state stands for, or None (normal: nothing).
+
+    Throttled: a CPU quota (``throttle.cpus``); shutdown: ``stop`` through the API;
+    power-off: ``kill``. A stop or kill through the API turns Docker's restart policy off,
+    so the container stays down until heat starts it again (no supervisor to hold).
+    """
+    from resildrill.faults.docker import DockerFaultSpec
+
+    what = {
+        "throttled": "throttle",
+        "warning": "throttle",
+        "caution": "throttle",
+        "shutdown": "stop",
+        "power-off": "kill",
+    }.get(state)
+    if what is None:
+        return None
+    doc: dict[str, Any] = {
+        "id": f"{heat.id}-{name}-{what}",
+        "kind": "docker",
+        "at": "0s",
+        "duration": f"{heat.duration:g}s",
+        "action": what,
+        "select": box["select"],
+        "recovery": "drill",
+    }
+    if box.get("docker_host"):
+        doc["docker_host"] = box["docker_host"]
+    if what == "throttle":
+        doc["cpus"] = heat.throttle.cpus
+    if what == "stop":
+        grace = box["stop_timeout"]  # a duration string once dumped ("5s")
+        doc["stop_timeout"] = grace if isinstance(grace, str) else f"{grace:g}s"
+    return DockerFaultSpec.model_validate(doc)
+
+
+def _delegate_apply(
     heat: HeatFaultSpec, name: str, srv: dict[str, Any], state: str, ctx: FaultContext
 ) -> str:
-    """Swap the gear's current toxic for the one its new state stands for."""
-    backend = _network_backend()
-    notes = []
-    wanted = _gear_fault(heat, name, srv["gear"], state)
-    kind = None if wanted is None else wanted.id
-    current = srv.get("net")
-    if current is not None and current["id"] == kind:
+    """Swap the server's current delegated fault for the one its new state stands for."""
+    if state == "lost":
+        return "unchanged: stays off (hardware lost)"
+    kind = srv["mode"]
+    if kind == "network":
+        wanted = _gear_fault(heat, name, srv["gear"], state)
+    else:
+        wanted = _container_fault(heat, name, srv["container"], state)
+    backend = _delegate_backend(kind)
+    current = srv.get("sub")
+    if current is not None and wanted is not None and current["id"] == wanted.id:
         return "unchanged"
+    notes = []
     if current is not None:
         notes.append(backend.revert(current["recipe"]))
-        srv["net"] = None
+        srv["sub"] = None
     if wanted is not None:
         recipe = backend.prepare(wanted, ctx)
-        # journalled as soon as advance returns; the embedded proxy also expires it itself
-        srv["net"] = {"id": wanted.id, "recipe": recipe}
+        # journalled as soon as advance returns (an embedded proxy also expires its toxics)
+        srv["sub"] = {"id": wanted.id, "recipe": recipe}
         recipe = backend.inject(wanted, recipe, ctx)
-        srv["net"] = {"id": wanted.id, "recipe": recipe}
-        what = "proxy disabled" if wanted.down else f"{wanted.toxic.type} toxic"
-        notes.append(f"{what} on {srv['gear']['proxy']}")
+        srv["sub"] = {"id": wanted.id, "recipe": recipe}
+        if kind == "network":
+            what = "proxy disabled" if wanted.down else f"{wanted.toxic.type} toxic"
+            notes.append(f"{what} on {srv['gear']['proxy']}")
+        else:
+            extra = f" to {wanted.cpus:g} CPU" if wanted.action == "throttle" else ""
+            notes.append(f"docker {wanted.action}{extra} of {recipe['selector']}")
     return "; ".join(notes) or "nothing to change"
 
 
@@ -242,8 +292,13 @@ class HeatFaultBackend:
                 if not found:
                     probe = _gear_fault(spec, name, server.network.model_dump(), "caution")
                     found = [f"network gear {name!r}: {p}" for p in
-                             _network_backend().preflight(probe, ctx)]  # fmt: skip
+                             _delegate_backend("network").preflight(probe, ctx)]  # fmt: skip
                 problems += found
+                continue
+            if server.container is not None:
+                probe = _container_fault(spec, name, server.container.model_dump(), "throttled")
+                problems += [f"container {name!r}: {p}" for p in
+                             _delegate_backend("docker").preflight(probe, ctx)]  # fmt: skip
                 continue
             service: ServiceSpec | None = ctx.target.services.get(name)
             if service is None:
@@ -322,12 +377,14 @@ class HeatFaultBackend:
         supervisors: dict[str, Any] = {}
         for name in sorted(heat.servers):
             gear = heat.servers[name].network
-            if gear is not None:
+            box = heat.servers[name].container
+            if gear is not None or box is not None:
                 servers[name] = {
                     "state": "normal",
-                    "mode": "network",
-                    "gear": gear.model_dump(mode="json"),
-                    "net": None,
+                    "mode": "network" if gear is not None else "docker",
+                    "gear": None if gear is None else gear.model_dump(mode="json"),
+                    "container": None if box is None else box.model_dump(),
+                    "sub": None,
                     "locator": None,
                     "expected": 0,
                     "pids": [],
@@ -458,9 +515,9 @@ class HeatFaultBackend:
         action.update(
             {"server": name, "from": prev, "state": event.state, "inlet_c": event.inlet_c}
         )
-        if srv["mode"] == "network":
+        if srv["mode"] in ("network", "docker"):
             action["action"] = "restart" if event.action == "restart" else str(event.state)
-            action["detail"] = _gear_apply(heat, name, srv, str(event.state), ctx)
+            action["detail"] = _delegate_apply(heat, name, srv, str(event.state), ctx)
             return action
         if event.action == "restart":
             srv["restarts"] = srv.get("restarts", 0) + 1
@@ -660,8 +717,9 @@ class HeatFaultBackend:
                 done.append(f"{name}: ran restart command")
             elif srv["mode"] == "supervisor" and srv["state"] in OFF_STATES:
                 done.append(f"{name}: left to its supervisor")
-            elif srv["mode"] == "network" and srv.get("net"):
-                done.append(f"{name}: " + _network_backend().revert(srv["net"]["recipe"]))
+            elif srv["mode"] in ("network", "docker") and srv.get("sub"):
+                backend = _delegate_backend(srv["mode"])
+                done.append(f"{name}: " + backend.revert(srv["sub"]["recipe"]))
         return "; ".join(done) or "nothing to undo"
 
     def is_injected(self, recipe: Recipe) -> bool:
@@ -676,8 +734,8 @@ class HeatFaultBackend:
             # supervised one coming back is the system's job, measured not forced
             if srv["mode"] == "command" and len(self._live(recipe, srv)) < srv["expected"]:
                 return True
-            net = srv.get("net") if srv["mode"] == "network" else None
-            if net and _network_backend().is_injected(net["recipe"]):
+            sub = srv.get("sub") if srv["mode"] in ("network", "docker") else None
+            if sub and _delegate_backend(srv["mode"]).is_injected(sub["recipe"]):
                 return True
         return False
 
@@ -693,6 +751,6 @@ class HeatFaultBackend:
             if srv["mode"] == "command":
                 cmd = " ".join(srv["restart"]["command"])
                 hint += f"; cd {srv['restart']['cwd']} && {cmd}"
-            if srv["mode"] == "network" and srv.get("net"):
-                hint += "; " + _network_backend().undo_hint(srv["net"]["recipe"])
+            if srv["mode"] in ("network", "docker") and srv.get("sub"):
+                hint += "; " + _delegate_backend(srv["mode"]).undo_hint(srv["sub"]["recipe"])
         return hint.strip("; ") or "nothing to undo"

@@ -10,7 +10,7 @@ read these values.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -135,6 +135,23 @@ class NetworkGearSpec(Frozen):
     )
 
 
+class ContainerSpec(Frozen):
+    """A server that is a container, played through the docker backend (CPU quota, stop, kill)."""
+
+    select: dict[str, Any] = Field(
+        description="which container: as a docker fault's select (name, labels or compose)"
+    )
+    docker_host: str | None = Field(default=None, description="engine address (DOCKER_HOST)")
+    stop_timeout: Duration = Field(default=5.0, description="grace of a graceful shutdown")
+
+    @model_validator(mode="after")
+    def _select_valid(self) -> ContainerSpec:
+        from resildrill.faults.docker import ContainerSelector
+
+        ContainerSelector.model_validate(self.select)
+        return self
+
+
 class ServerSpec(Frozen):
     """One server of the target in the hot room: its class, rack position and overrides."""
 
@@ -176,6 +193,15 @@ class ServerSpec(Frozen):
         default=None,
         description="this is network gear, not a service process: play it on a proxy",
     )
+    container: ContainerSpec | None = Field(
+        default=None, description="this is a container: play it through the docker backend"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ServerSpec:
+        if self.network is not None and self.container is not None:
+            raise ValueError("a server is network gear or a container, not both")
+        return self
 
     model_config = Frozen.model_config | {"populate_by_name": True}
 
