@@ -324,3 +324,30 @@ def test_series_align_to_the_run_timeline_and_observed_states_follow_actions() -
     assert values[29] == STATE_CODE["normal"]
     assert values[30] == STATE_CODE["throttled"]
     assert values[50] == STATE_CODE["shutdown"] and values[-1] == STATE_CODE["shutdown"]
+
+
+def test_the_example_heatwave_drill_plays_the_story_it_tells() -> None:
+    """drills/heatwave.yaml: a then b shut down, b restarts and trips again, both come back."""
+    from pathlib import Path
+
+    from resildrill.drill.loader import load_drill
+
+    root = Path(__file__).resolve().parents[3]
+    loaded = load_drill(root / "drills" / "heatwave.yaml")
+    (fault,) = loaded.spec.faults
+    assert isinstance(fault, HeatFaultSpec)
+    story = [
+        (e.server, e.action)
+        for e in simulate(fault).events
+        if e.action in ("shutdown", "power-off", "restart", "cooling_restored")
+    ]
+    assert story == [
+        ("replica-a", "shutdown"),
+        ("replica-b", "shutdown"),
+        ("replica-b", "restart"),
+        ("replica-b", "shutdown"),
+        (None, "cooling_restored"),
+        ("replica-b", "restart"),
+        ("replica-a", "restart"),
+    ]
+    assert not scaling_warnings(simulate(fault), 2.0)
