@@ -370,6 +370,12 @@ class LoadDriver:
                 if p.poll() is not None:
                     self.failure = f"{self._name_of(p)} exited: {self._last_line(p)}"
                     break
+            if self._procs and self._procs[0].poll() is not None:
+                # Without the master nothing is measured: stop the workers' unmeasured
+                # load on the target now rather than at the end of the drill.
+                for p in self._procs[1:]:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(p.pid, signal.SIGKILL)
         out: list[LoadBucket] = []
         horizon = self.spec.request_timeout + _LATE_SLACK_S
         while self._queue:

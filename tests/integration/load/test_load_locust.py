@@ -190,6 +190,28 @@ def test_a_locust_process_dying_mid_run_is_reported(
     assert driver.summary()["failure"] == driver.failure
 
 
+@pytest.mark.timeout(60)
+def test_losing_the_master_stops_the_unmeasured_load(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """When the master dies, poll() reports it and the workers stop loading the target."""
+    base = fhir_stub()
+    driver = LoadDriver(
+        LoadSpec(users=2, pace=300), host=base, run_dir=tmp_path, monotonic_t0=time.monotonic()
+    )
+    try:
+        driver.start()
+        os.kill(driver.pids[0], signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(alive(p) for p in driver.pids):
+            driver.poll()
+            time.sleep(0.1)
+        assert driver.failure is not None and driver.failure.startswith("master exited")
+        assert not [p for p in driver.pids if alive(p)]
+    finally:
+        driver.stop()
+
+
 _PARENT = """
 import sys, time
 from pathlib import Path
