@@ -9,10 +9,18 @@
 
 from __future__ import annotations
 
+from resildrill.drill.model import TargetSpec
 from resildrill.faults.heat.model import Schedule, simulate
 from resildrill.faults.heat.spec import HeatFaultSpec
 
-__all__ = ["HeatFaultSpec", "Schedule", "heat_series", "simulate"]
+__all__ = ["HeatFaultSpec", "Schedule", "heat_series", "heat_warnings", "simulate"]
+
+
+def heat_warnings(spec: HeatFaultSpec, target: TargetSpec | None = None) -> list[str]:
+    """Warnings for ``validate``/``plan``: scaled intervals shorter than real restarts, etc."""
+    from resildrill.faults.heat.backend import heat_warnings as warnings
+
+    return warnings(spec, target)
 
 
 def heat_series(

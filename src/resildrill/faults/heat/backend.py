@@ -39,7 +39,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
-from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
+from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec, TargetSpec
 from resildrill.errors import InjectionFailed
 from resildrill.faults.base import FaultContext, Recipe
 from resildrill.faults.heat.model import (
@@ -106,10 +106,12 @@ def _base_dir(ctx: FaultContext) -> Path:
     return path if path.is_absolute() else ctx.target_dir / path
 
 
-def restart_time_of(spec: HeatFaultSpec, ctx: FaultContext) -> float:
+def restart_time_of(spec: HeatFaultSpec, target: TargetSpec | None) -> float:
     """The real time a server takes to come back: the spec's estimate or the target's delays."""
     best = spec.restart_time
-    stack = ctx.target.stack or {}
+    if target is None:
+        return best
+    stack = target.stack or {}
     delay = stack.get("restart_delay")
     if isinstance(delay, str):
         from resildrill.drill.model import parse_duration
@@ -117,10 +119,17 @@ def restart_time_of(spec: HeatFaultSpec, ctx: FaultContext) -> float:
         with contextlib.suppress(ValueError):
             best = max(best, parse_duration(delay) + 1.0)
     for name in spec.servers:
-        service = ctx.target.services.get(name)
+        service = target.services.get(name)
         if service is not None and service.restart is not None:
             best = max(best, service.restart.delay + 1.0)
     return best
+
+
+def heat_warnings(spec: HeatFaultSpec, target: TargetSpec | None = None) -> list[str]:
+    """What ``validate`` and ``plan`` should warn about a heat fault (nothing is touched):
+    scaled intervals shorter than the target's restart time, coarse ticks, cooling restored
+    after the fault's end."""
+    return scaling_warnings(schedule_for(spec), restart_time_of(spec, target))
 
 
 # --- delegates: network gear and containers, composed through their own backends -----------
@@ -341,7 +350,7 @@ class HeatFaultBackend:
     def warnings(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         """Non-fatal notes for ``plan``/``validate``: scaled intervals shorter than restarts."""
         heat = self._spec(spec)
-        return scaling_warnings(schedule_for(heat), restart_time_of(heat, ctx))
+        return heat_warnings(heat, ctx.target)
 
     def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]:
         """``resildrill plan``'s heat schedule: model time, real time (from the drill's start,
