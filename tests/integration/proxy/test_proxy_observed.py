@@ -290,6 +290,16 @@ def test_s3_5_listen_port_zero_moves_proxy(tp: ToxiServer, echo_server: EchoServ
     assert new_port not in (0, port) and is_listening(new_port)
 
 
+def test_s3_5_hostname_spelling_is_not_a_change(tp: ToxiServer, echo_server: EchoServer) -> None:
+    """§3.5 Updating listen to localhost:P for a proxy on 127.0.0.1:P keeps its connections."""
+    port = tp.create("t-hn", echo_server.addr)
+    with connect(port) as sock:
+        round_trip(sock)
+        r = tp.req("PATCH", "/proxies/t-hn", {"listen": f"localhost:{port}"})
+        assert r.status_code == 200 and r.json()["listen"] == f"127.0.0.1:{port}"
+        assert round_trip(sock) < 0.5
+
+
 def test_s3_6_second_delete_404(tp: ToxiServer, echo_server: EchoServer) -> None:
     """§3.6 Deleting twice: 204, then 404 'proxy not found'."""
     port = tp.create("t-dd", echo_server.addr)
