@@ -347,6 +347,21 @@ class HeatFaultBackend:
     def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         return self._problems(self._spec(spec), ctx)
 
+    # Network gear needs the target's Toxiproxy for the whole drill: whatever the network
+    # backend does for a run (start the embedded server), heat asks it to do too.
+    def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]:
+        """The network backend's run set-up, when the target has a Toxiproxy section."""
+        if ctx.target.toxiproxy is None:
+            return []
+        setup = getattr(_delegate_backend("network"), "setup_run", None)
+        return list(setup(ctx, run_dir)) if callable(setup) else []
+
+    def teardown_run(self, run_dir: Path) -> None:
+        """The network backend's run tear-down (it stops only what its set-up started)."""
+        teardown = getattr(_delegate_backend("network"), "teardown_run", None)
+        if callable(teardown):
+            teardown(run_dir)
+
     def warnings(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         """Non-fatal notes for ``plan``/``validate``: scaled intervals shorter than restarts."""
         heat = self._spec(spec)
