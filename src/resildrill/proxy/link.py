@@ -6,10 +6,13 @@ A :class:`Connection` is a client socket, the upstream socket dialled for it, an
 A link with no toxic moves bytes with ``os.splice`` through a pipe, driven by the event
 loop's readiness callbacks: the bytes never enter Python, which is what lets the proxy move
 ~10 Gbit/s on one core. When a toxic is added the link switches, atomically (the loop is
-single-threaded), to the *chain* path: a reader task stamps chunks with the time they were
-read, one task per toxic passes them on, and a writer task sends them. Bytes already in the
-pipe go out first, so nothing is lost or reordered. When the last toxic goes, the link
-drains its chain and returns to splicing.
+single-threaded), to the *chain* path: a readiness callback reads chunks and stamps them
+with the time they were read, one task per toxic passes them on, and a writer task sends
+them. Bytes already in the pipe go out first, so nothing is lost or reordered. When the last
+toxic goes, the link stops reading, drains its chain and returns to splicing.
+
+Reading is never a cancellable ``sock_recv`` task: cancelling one whose read had already
+completed throws its bytes away (found by the 400 MB churn test).
 
 Unlike Toxiproxy, an EOF is passed on as a half-close (``shutdown(SHUT_WR)``) rather than a
 full close, so request/response clients that half-close still get their reply.
