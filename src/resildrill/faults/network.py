@@ -270,6 +270,24 @@ class NetworkFaultBackend:
     def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
         return False
 
+    # -- run scope (faults/base.py RunScopedBackend) -------------------------------
+
+    def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]:
+        """Make the target's Toxiproxy API answer with its proxies before the baseline.
+
+        Returns the embedded server as a journal ``child`` record when this call started
+        it (nothing when one was already running, or the Toxiproxy is external).
+        """
+        if ctx.target.toxiproxy is None:
+            return []
+        ensure_embedded_proxy(ctx.target, run_dir, timeout_s=self.timeout_s)
+        child = embedded_child(run_dir)
+        return [child] if child is not None else []
+
+    def teardown_run(self, run_dir: Path) -> None:
+        """Stop the embedded server only if :meth:`setup_run` started it for this run."""
+        stop_embedded_proxy(run_dir)
+
     def undo_hint(self, recipe: Recipe) -> str:
         url, proxy = recipe["url"].rstrip("/"), q(recipe["proxy"])
         if recipe["action"] == "down":
@@ -357,6 +375,15 @@ def _start_embedded(client: ToxiproxyClient, run_dir: Path, seed: int | None) ->
             time.sleep(0.05)
     stop_embedded_proxy(run_dir)
     raise ToolFailed(f"embedded proxy did not answer at {client.url} within 10 s")
+
+
+def embedded_child(run_dir: Path) -> dict[str, Any] | None:
+    """The server started into ``run_dir`` as ``{"role", "pid", "start_time"}``, or None."""
+    try:
+        info = json.loads((run_dir / PIDFILE).read_text())
+        return {"role": "toxiproxy", "pid": int(info["pid"]), "start_time": info["start_time"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def stop_embedded_proxy(run_dir: Path, timeout_s: float = 5.0) -> bool:

@@ -11,12 +11,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from proxy_support import EchoServer
 
 from resildrill.drill.model import TargetSpec
+from resildrill.errors import ToolFailed
 from resildrill.faults.network import ensure_embedded_proxy, stop_embedded_proxy
 from resildrill.faults.toxiproxy_client import ToxiproxyClient
 
@@ -95,27 +97,55 @@ class Drill:
 
 @pytest.fixture
 def drill(tmp_path: Path, echo_server: EchoServer) -> Iterator[Drill]:
-    """The drill's files and its embedded proxy server (a process), stopped afterwards."""
+    """The drill's files; any embedded proxy server a test or run left is stopped by pid."""
     d = Drill(tmp_path, echo_server)
-    ensure_embedded_proxy(d.target, tmp_path / "run")
     yield d
     stop_embedded_proxy(tmp_path / "run")
+    for run_dir in (tmp_path / "reports").glob("*"):
+        stop_embedded_proxy(run_dir)
+
+
+def journal_of(drill: Drill) -> list[dict[str, Any]]:
+    journal = next((drill.folder / "reports").iterdir()) / "journal.jsonl"
+    return [json.loads(line) for line in journal.read_text().splitlines()]
+
+
+def answers(url: str) -> bool:
+    try:
+        ToxiproxyClient(url, 0.5).version()
+        return True
+    except ToolFailed:
+        return False
 
 
 def test_drill_injects_and_removes_its_toxic(drill: Drill) -> None:
-    """A completed run added resildrill-<run>-slow and removed it at the fault's end."""
+    """With a server already running, the run reuses it, adds resildrill-<run>-slow and
+    removes it at the fault's end, and leaves the server running."""
+    ensure_embedded_proxy(drill.target, drill.folder / "run")
     result = drill.run("run", str(drill.drill), "--out", str(drill.folder / "reports"))
     assert result.returncode in (0, 1), result.stdout + result.stderr
-    journal = next((drill.folder / "reports").iterdir()) / "journal.jsonl"
-    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    events = journal_of(drill)
     injected = [e for e in events if e["type"] == "injected"]
     assert injected and injected[0]["recipe"]["toxic"]["name"].endswith("-slow")
     assert any(e["type"] == "reverted" and "removed toxic" in e["result"] for e in events)
+    assert not any(e["type"] == "child" and e.get("role") == "toxiproxy" for e in events)
     assert drill.toxics() == []
+
+
+def test_runner_starts_and_stops_the_embedded_server(drill: Drill) -> None:
+    """With nothing at the URL, the run starts the server (journalled as a child) and stops it."""
+    assert not answers(drill.url)
+    result = drill.run("run", str(drill.drill), "--out", str(drill.folder / "reports"))
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    events = journal_of(drill)
+    assert any(e["type"] == "child" and e.get("role") == "toxiproxy" for e in events)
+    assert any(e["type"] == "reverted" and "removed toxic" in e["result"] for e in events)
+    assert not answers(drill.url)
 
 
 def test_killed_runner_then_rollback_removes_the_toxic(drill: Drill) -> None:
     """SIGKILL right after the toxic is injected: rollback removes it; a second one has nothing."""
+    ensure_embedded_proxy(drill.target, drill.folder / "run")
     result = drill.run(
         "run", str(drill.drill), "--out", str(drill.folder / "reports"), crash_at="injected"
     )
