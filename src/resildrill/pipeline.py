@@ -170,6 +170,25 @@ def _git_commit(path: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _fault_series(record: RunRecord, n: int) -> dict[str, Any]:
+    """Series a fault kind contributes itself (heat: temperatures and server states)."""
+    from resildrill.plugins import FaultRegistry
+
+    registry = FaultRegistry.discover()
+    out: dict[str, Any] = {}
+    for fr in record.faults:
+        if fr.injected_at_s is None or fr.spec.kind not in registry.kinds:
+            continue
+        contribute = getattr(registry.backend(fr.spec.kind), "timeline_series", None)
+        if not callable(contribute):
+            continue
+        series = contribute(fr.spec, start_s=fr.injected_at_s, n_buckets=n, actions=fr.actions)
+        several = sum(1 for f in record.faults if f.spec.kind == fr.spec.kind) > 1
+        for key, value in series.items():
+            out[f"{fr.spec.id}.{key}" if several else key] = value
+    return out
+
+
 def _series_json(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
     n = analysis.n_buckets
     out: dict[str, Any] = {}
@@ -194,6 +213,7 @@ def _series_json(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
             v = h.quantile(q) if h is not None else None
             values.append(None if v is None else round(v * 1000, 1))
         out[f"{prefix}.{lat_key}"] = {"unit": "ms", "values": values}
+    out.update(_fault_series(record, n))
     for name, flags in analysis.breaches.items():
         out[f"slo.{name}.breached"] = {"unit": "bool", "values": [int(b) for b in flags]}
     out["outage"] = {"unit": "bool", "values": [int(b) for b in analysis.outage]}

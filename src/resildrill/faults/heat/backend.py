@@ -766,6 +766,20 @@ class HeatFaultBackend:
     def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
         return False
 
+    def timeline_series(
+        self,
+        spec: FaultSpec,
+        *,
+        start_s: float,
+        n_buckets: int,
+        actions: list[dict[str, object]],
+    ) -> dict[str, dict[str, object]]:
+        """Report series (temperatures, planned and observed states) for this fault."""
+        from resildrill.faults.heat import heat_series
+
+        assert isinstance(spec, HeatFaultSpec)
+        return heat_series(spec, start_s=start_s, n_buckets=n_buckets, actions=actions)
+
     def undo_hint(self, recipe: Recipe) -> str:
         pids = [str(s["pid"]) for s in recipe["supervisors"].values()]
         for srv in recipe["servers"].values():
