@@ -43,6 +43,9 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[float, typer.Option(help="seconds to wait for health")] = 60.0,
     ) -> None:
         stack = _stack_for(target)
+        proxy_url = _run(lambda: _proxy_up(target, stack))
+        if proxy_url:
+            typer.echo(f"network hops through the Toxiproxy API at {proxy_url}")
 
         current = _run(lambda: stack.up(target, timeout_s=timeout))
         if current.started is False:
@@ -56,6 +59,8 @@ def register(app: typer.Typer) -> None:
         stack = _stack_for(target)
 
         stopped = _run(lambda: stack.down(target))
+        if _run(lambda: _proxy_down(target, stack)):
+            stopped = [*stopped, "toxiproxy"]
         typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
     @target_app.command("status", help="Show each service's pid, state and health.")
@@ -66,6 +71,27 @@ def register(app: typer.Typer) -> None:
         _print_status(current)
 
     app.add_typer(target_app, name="target")
+
+
+def _proxy_up(target: Path, stack: Any) -> str | None:
+    """Start the target's embedded Toxiproxy server first: its hops run through it."""
+    from resildrill.drill.loader import load_target
+    from resildrill.faults.network import ensure_embedded_proxy
+
+    spec = load_target(target).spec
+    if spec.toxiproxy is None:
+        return None
+    from resildrill.wardehr.stack import run_dir_of
+
+    return ensure_embedded_proxy(spec, run_dir_of(target))
+
+
+def _proxy_down(target: Path, stack: Any) -> bool:
+    """Stop the embedded proxy ``target up`` started (never an external Toxiproxy)."""
+    from resildrill.faults.network import stop_embedded_proxy
+    from resildrill.wardehr.stack import run_dir_of
+
+    return stop_embedded_proxy(run_dir_of(target))
 
 
 def _stack_for(target: Path) -> Any:
