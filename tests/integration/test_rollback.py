@@ -1,5 +1,8 @@
 """Crash safety: a runner killed at any point leaves a journal that `rollback` fully undoes.
 
+The watchdog is switched off here (RESILDRILL_TEST_WATCHDOG=off) to stand for a host that
+lost it with the runner; tests/integration/test_crash_cleanup.py covers the watchdog.
+
 The inspector reads process state from /proc and probes the service over HTTP; it never
 trusts the journal.
 """
@@ -7,6 +10,7 @@ trusts the journal.
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -92,7 +96,11 @@ def test_forced_crash_then_rollback(
     folder, port = web
     drill = write_drill(folder, f"crash-{point}", faults)
     result = resildrill(
-        "run", str(drill), "--out", str(folder / "reports"), env={"RESILDRILL_CRASH_AT": point}
+        "run",
+        str(drill),
+        "--out",
+        str(folder / "reports"),
+        env={"RESILDRILL_CRASH_AT": point, "RESILDRILL_TEST_WATCHDOG": "off"},
     )
     assert result.returncode == -signal.SIGKILL, (result.returncode, result.stderr)
     run_dir = the_run_dir(folder)
@@ -122,6 +130,7 @@ def test_sigkill_at_random_moment_then_rollback(web: tuple[Path, int], trial: in
         [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(folder / "reports")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "RESILDRILL_TEST_WATCHDOG": "off"},
     )
     time.sleep(rng.uniform(1.2, 2.6))  # inside the fault window (baseline is 1 s)
     runner.kill()

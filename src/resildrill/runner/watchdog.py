@@ -157,6 +157,12 @@ def main() -> None:
     parser.add_argument("--stale-after", type=float, default=3.0)
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if os.environ.get("RESILDRILL_TEST_WATCHDOG") == "off":
+        # Test hook, like RESILDRILL_CRASH_AT: simulates a host that lost the watchdog with
+        # the runner, so the tests of `resildrill rollback` exercise the manual path.
+        (args.run_dir / "watchdog.pid").write_text(f"{os.getpid()}\n")
+        print("watchdog: disabled by RESILDRILL_TEST_WATCHDOG=off (tests only)", flush=True)
+        return
     outcome = watch(args.run_dir, args.runner_pid, args.runner_start, args.stale_after)
     print(f"watchdog: {outcome}", flush=True)
 

@@ -88,7 +88,8 @@ def test_rollback_after_sigkilled_runner_restores_the_container(
         str(drill),
         "--out",
         str(tmp_path / "reports"),
-        env={"RESILDRILL_CRASH_AT": "injected"},
+        # The watchdog is off: this tests the manual rollback after losing the host.
+        env={"RESILDRILL_CRASH_AT": "injected", "RESILDRILL_TEST_WATCHDOG": "off"},
     )
     assert run.returncode == -9, run.stderr  # the runner died by SIGKILL
     assert injected(inspect(cid)), f"{case} should still be in place after the crash"

@@ -79,7 +79,8 @@ class Drill:
     def run(self, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
         env = None
         if crash_at:
-            env = {**os.environ, "RESILDRILL_CRASH_AT": crash_at}
+            # The watchdog is off: this tests the manual rollback after losing the host.
+            env = {**os.environ, "RESILDRILL_CRASH_AT": crash_at, "RESILDRILL_TEST_WATCHDOG": "off"}
         return subprocess.run(
             [sys.executable, "-m", "resildrill", *args],
             capture_output=True,
