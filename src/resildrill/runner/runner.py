@@ -36,7 +36,7 @@ from resildrill.runner.rollback import revert_pending
 from resildrill.runner.safety import TargetLock, check_identity, notify, stale_journals
 from resildrill.runner.signals import AbortSignals
 from resildrill.runner.timeline import Mark, TimelineStream
-from resildrill.runner.watchdog import start_watchdog
+from resildrill.runner.watchdog import start_watchdog, wait_watching
 
 CRASH_POINTS = ("intent_written", "injected", "outcome_written", "revert_issued")
 _TICK_S = 0.02
@@ -277,7 +277,8 @@ class DrillRunner:
         beat_tmp = run_dir / "heartbeat.tmp"
         heartbeat.write_text(f"{self.clock.monotonic()}")
         # Docker reverts are confirmed within 15 s: a runner silent for longer is stuck.
-        watchdog = start_watchdog(run_dir, stale_after=20.0)
+        # It starts up while the baseline runs; the first injection waits until it watches.
+        watchdog = start_watchdog(run_dir, stale_after=20.0, wait=False)
         sampler = Sampler(probes)
         health: dict[str, bool | None] = {p.name: None for p in probes}
         fenced_file = run_dir / "FENCED"
@@ -414,6 +415,8 @@ class DrillRunner:
             backend = self.registry.backend(fr.spec.kind)
             if fenced_file.exists():
                 raise InjectionFailed("fenced by the watchdog; nothing more is injected")
+            if not wait_watching(run_dir, watchdog):
+                raise InjectionFailed("the watchdog did not start; nothing injected")
             fr.inject_requested_at_s = round(now_s(), 4)
             if not armed:
                 armed.append(fr.inject_requested_at_s)

@@ -116,8 +116,10 @@ def watch(run_dir: Path, runner_pid: int, runner_start: int, stale_after: float)
     return "watchdog lifetime exceeded: faults reverted"
 
 
-def start_watchdog(run_dir: Path, *, stale_after: float = 3.0) -> subprocess.Popen[bytes]:
-    """Spawn the watchdog for the calling runner; returns once it is watching (bounded)."""
+def start_watchdog(
+    run_dir: Path, *, stale_after: float = 3.0, wait: bool = True
+) -> subprocess.Popen[bytes]:
+    """Spawn the watchdog for the calling runner; with ``wait``, return once it is watching."""
     me = os.getpid()
     start = proc_start_time(me)
     log = (run_dir / "watchdog.log").open("ab")
@@ -141,12 +143,19 @@ def start_watchdog(run_dir: Path, *, stale_after: float = 3.0) -> subprocess.Pop
         start_new_session=True,
     )
     log.close()
-    deadline = time.monotonic() + 10
+    if wait:
+        wait_watching(run_dir, proc)
+    return proc
+
+
+def wait_watching(run_dir: Path, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> bool:
+    """Wait (bounded) until the watchdog has started watching; False if it did not."""
+    deadline = time.monotonic() + timeout_s
     while not (run_dir / "watchdog.pid").exists() and time.monotonic() < deadline:
         if proc.poll() is not None:
-            break
+            return False
         time.sleep(0.02)
-    return proc
+    return (run_dir / "watchdog.pid").exists()
 
 
 def main() -> None:

@@ -1,0 +1,142 @@
+"""No human action: a runner SIGKILLed at every forced crash point and at random moments
+leaves nothing injected within 5 s (its watchdog reverts), and no proxy process behind.
+
+Process faults are inspected in /proc; network faults on the Toxiproxy API and the proxy's
+own pid. Docker faults: tests/integration/docker/test_docker_crash_cleanup.py. The figures
+go to test-artifacts/crash-cleanup-*.json; benchmarks/crash_cleanup.py runs more trials.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.conftest import ROOT, ManagedProcesses, free_port, wait_http
+from tests.support.crash import FORCED_POINTS, run_trial, trial_count, write_figures
+from tests.support.tiny import SERVICE, kill_pidfile, read_pid, write_drill, write_target
+
+from resildrill.faults.process import is_same_process, proc_state
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
+    """The tiny service (restarted by the drill's command when killed)."""
+    port = free_port()
+    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
+    wait_http(port)
+    write_target(tmp_path, port, recovery="restart")
+    yield tmp_path, port
+    kill_pidfile(tmp_path / "web.pid")
+
+
+def test_process_faults_cleaned_by_watchdog(web: tuple[Path, int]) -> None:
+    """Freeze faults: every forced point and random moment ends with the service running."""
+    folder, _ = web
+    drill = write_drill(
+        folder,
+        "crash-process",
+        [
+            {
+                "id": "freeze",
+                "kind": "process",
+                "service": "web",
+                "action": "freeze",
+                "at": "0s",
+                "duration": "30s",
+            }
+        ],
+    )
+    pid = read_pid(folder / "web.pid") or 0
+    # Forced crash points use a short fault so 'revert_issued' comes quickly.
+    short = drill.with_name("crash-process-short.yaml")
+    short.write_text(drill.read_text().replace("30s", "500ms"))
+    rng = random.Random(20261126)
+    trials = []
+    for i, how in enumerate([*FORCED_POINTS, *["random"] * trial_count()]):
+        trials.append(
+            run_trial(
+                "process",
+                drill if how == "random" else short,
+                folder / f"out-{i}",
+                how=how,
+                rng=rng,
+                injected=lambda: proc_state(pid) == "T",
+                clean=lambda _run: proc_state(pid) in ("S", "R"),
+            )
+        )
+    summary = write_figures(ROOT / "test-artifacts" / "crash-cleanup-process.json", trials)
+    print(f"\nprocess: {summary}")
+    assert all(t.cleanup_s is not None for t in trials), trials
+
+
+def _toxics(api: str) -> list[object] | None:
+    try:
+        with urllib.request.urlopen(f"{api}/proxies/web/toxics", timeout=1) as r:
+            return list(json.load(r))
+    except OSError:
+        return None  # the proxy is gone
+
+
+def _proxy_gone(run_dir: Path | None) -> bool:
+    if run_dir is None:
+        return True
+    try:
+        info = json.loads((run_dir / "toxiproxy.pid").read_text())
+    except (OSError, ValueError):
+        return True  # removed by a clean stop
+    return not is_same_process(int(info["pid"]), int(info["start_time"]))
+
+
+def test_network_faults_cleaned_and_proxy_not_orphaned(web: tuple[Path, int]) -> None:
+    """A toxic on the runner-started embedded proxy: removed, and the proxy process stopped."""
+    folder, port = web
+    api_port, hop = free_port(), free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    target = yaml.safe_load((folder / "target.yaml").read_text())
+    target["toxiproxy"] = {
+        "url": api,
+        "proxies": {"web": {"listen": f"127.0.0.1:{hop}", "upstream": f"127.0.0.1:{port}"}},
+    }
+    target["probes"][0]["http"]["url"] = f"http://127.0.0.1:{hop}/healthz"
+    (folder / "target.yaml").write_text(yaml.safe_dump(target))
+    drill = write_drill(
+        folder,
+        "crash-network",
+        [
+            {
+                "id": "slow",
+                "kind": "network",
+                "proxy": "web",
+                "at": "0s",
+                "duration": "30s",
+                "toxic": {"type": "latency", "attributes": {"latency": 50}},
+            }
+        ],
+    )
+    # Forced crash points use a short fault so 'revert_issued' comes quickly.
+    short = drill.with_name("crash-network-short.yaml")
+    short.write_text(drill.read_text().replace("30s", "500ms"))
+    rng = random.Random(11262026)
+    trials = []
+    for i, how in enumerate([*FORCED_POINTS, *["random"] * trial_count()]):
+        trials.append(
+            run_trial(
+                "network",
+                drill if how == "random" else short,
+                folder / f"out-{i}",
+                how=how,
+                rng=rng,
+                injected=lambda: bool(_toxics(api)),
+                clean=lambda run_dir: not _toxics(api) and _proxy_gone(run_dir),
+            )
+        )
+    summary = write_figures(ROOT / "test-artifacts" / "crash-cleanup-network.json", trials)
+    print(f"\nnetwork: {summary}")
+    assert all(t.cleanup_s is not None for t in trials), trials
