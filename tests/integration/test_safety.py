@@ -116,7 +116,15 @@ def test_watchdog_reverts_after_runner_sigkill(web: tuple[Path, int]) -> None:
 def test_fault_lifetime_enforced_while_runner_alive(web: tuple[Path, int]) -> None:
     """A fault past max_fault_lifetime is reverted by the watchdog; the run stops, exit 3."""
     folder, _ = web
-    drill = write_drill(folder, "lifetime", FREEZE_LONG, max_fault_lifetime="1s")
+    # No duration: the freeze would last until the drill's end (30 s of recovery window),
+    # as if the runner were stuck; validate refuses a declared duration over the lifetime.
+    drill = write_drill(
+        folder,
+        "lifetime",
+        [{"id": "freeze", "kind": "process", "service": "web", "action": "freeze", "at": "0s"}],
+        max_fault_lifetime="1s",
+        phases={"baseline": "1s", "recovery": "30s"},
+    )
     pid = read_pid(folder / "web.pid") or 0
     runner = start_run(drill, folder / "reports")
     try:
