@@ -341,3 +341,36 @@ def test_unrevertable_fault_exits_4_with_undo_hint(tmp_path: Path, procs: Manage
     assert result.returncode == 4, result.stderr
     report = load_report(Path(result.stdout.strip().splitlines()[-1]))
     assert "still injected" in report["reason"] and "false" in report["reason"]
+
+
+def test_secrets_never_written(web: tuple[Path, int]) -> None:
+    """A bearer token is sent by the probe but appears in no file of the run: only ${VAR}."""
+    folder, _ = web
+    doc = yaml.safe_load((folder / "target.yaml").read_text())
+    doc["probes"][0]["http"]["bearer_token_env"] = "WARD_TOKEN"
+    (folder / "target.yaml").write_text(yaml.safe_dump(doc))
+    drill = write_drill(
+        folder,
+        "secret",
+        [
+            {
+                "id": "freeze",
+                "kind": "process",
+                "service": "web",
+                "action": "freeze",
+                "at": "0s",
+                "duration": "300ms",
+            }
+        ],
+    )
+    secret = "s3cr3t-token-do-not-log-8c1f"
+    result = resildrill(
+        "run", str(drill), "--out", str(folder / "reports"), env={"WARD_TOKEN": secret}
+    )
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    written = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert written
+    for path in written:
+        assert secret not in path.read_text(errors="replace"), path
+    assert secret not in result.stdout + result.stderr
