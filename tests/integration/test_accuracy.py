@@ -92,14 +92,30 @@ def service(
 def truth_for(
     samples: list[tuple[float, int]], start: float, end: float, counted_from: float
 ) -> tuple[float, float]:
-    """(true outage, true time to recover) of one fault from 10 ms samples in [start, end)."""
+    """(true outage, true time to recover) of one fault from 10 ms samples in [start, end).
+
+    Outage: each failing sample counts for the time until the next sample (at most 50 ms),
+    so a stray 10 ms blip adds 10 ms, not the span to it. Recovery: the first success after
+    the longest run of failures (runs split by successes lasting more than 50 ms).
+    """
     window = [(t, ok) for t, ok in samples if start <= t < end]
-    failing = [t for t, ok in window if not ok]
-    if not failing:
+    if not any(not ok for _, ok in window):
         return 0.0, 0.0
-    first, last = failing[0], failing[-1]
+    outage = 0.0
+    for (t, ok), (t_next, _) in zip(window, [*window[1:], (end, 1)], strict=True):
+        if not ok:
+            outage += min(t_next - t, 0.05)
+    runs: list[tuple[float, float]] = []  # (first failing, last failing)
+    for t, ok in window:
+        if ok:
+            continue
+        if runs and t - runs[-1][1] <= 0.05:
+            runs[-1] = (runs[-1][0], t)
+        else:
+            runs.append((t, t))
+    _, last = max(runs, key=lambda r: r[1] - r[0])
     back = next((t for t, ok in window if t > last and ok), end)
-    return last - first + 0.01, max(0.0, back - counted_from)
+    return outage, max(0.0, back - counted_from)
 
 
 @pytest.mark.parametrize("service", ["supervisor", "restart", "freeze"], indirect=True)

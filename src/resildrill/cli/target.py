@@ -88,9 +88,12 @@ def _proxy_up(target: Path, stack: Any) -> str | None:
 
 def _proxy_down(target: Path, stack: Any) -> bool:
     """Stop the embedded proxy ``target up`` started (never an external Toxiproxy)."""
+    from resildrill.drill.loader import load_target
     from resildrill.faults.network import stop_embedded_proxy
     from resildrill.wardehr.stack import run_dir_of
 
+    if load_target(target).spec.toxiproxy is None:
+        return False
     return stop_embedded_proxy(run_dir_of(target))
 
 
