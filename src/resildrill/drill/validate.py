@@ -145,6 +145,7 @@ def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> 
         check_drill_parts(parts, target, where)
         + _check_workflows(drill, parts, where)
         + _check_windows(drill, where)
+        + _fault_kind_warnings(drill, target, where)
     )
 
 
@@ -233,6 +234,19 @@ def _check_workflows(drill: DrillSpec, parts: DrillParts, where: Locator) -> lis
         for loc, name, severity in uses
         if name not in known
     ]
+
+
+def _fault_kind_warnings(
+    drill: DrillSpec, target: TargetSpec | None, where: Locator
+) -> list[Problem]:
+    """Warnings a fault kind gives about its own spec (heat: time scaling vs restarts)."""
+    problems = []
+    for i, fault in enumerate(drill.faults):
+        hook = getattr(fault, "drill_warnings", None)
+        if callable(hook):
+            for text in hook(target):
+                problems.append(where.problem(("faults", i), str(text), "warning"))
+    return problems
 
 
 def _check_windows(drill: DrillSpec, where: Locator) -> list[Problem]:

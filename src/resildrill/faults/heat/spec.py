@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from resildrill.drill.model import Duration, FaultSpec, Frozen
+from resildrill.drill.model import Duration, FaultSpec, Frozen, TargetSpec
 
 # --- presets ------------------------------------------------------------------------------
 
@@ -262,6 +262,12 @@ class HeatFaultSpec(FaultSpec):
 
         resolve(self)
         return self
+
+    def drill_warnings(self, target: TargetSpec | None) -> list[str]:
+        """What `validate` warns about: scaled intervals shorter than real restarts, etc."""
+        from resildrill.faults.heat import heat_warnings
+
+        return heat_warnings(self, target)
 
     @property
     def horizon_model_s(self) -> float:
