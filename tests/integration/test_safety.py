@@ -3,6 +3,7 @@ webhooks and the 'still injected' exit. Process state is read from /proc, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import statistics
@@ -60,6 +61,31 @@ def edit_target(folder: Path, **changes: Any) -> None:
     doc = yaml.safe_load(path.read_text())
     doc.update(changes)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP server collecting JSON POSTs; yields its URL and what it received."""
+    received: list[dict[str, Any]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def start_run(drill: Path, out: Path, *, capture: bool = True) -> subprocess.Popen[str]:
@@ -140,7 +166,8 @@ def test_fault_lifetime_enforced_while_runner_alive(web: tuple[Path, int]) -> No
 
 
 def test_halt_condition_reverts_within_a_second(web: tuple[Path, int]) -> None:
-    """An error-rate halt stops the drill: every revert issued within 1 s of the halt, exit 3."""
+    """An error-rate halt stops the drill: every revert issued within 1 s of the halt, exit 3;
+    on-call staff get the halt webhook."""
     folder, _ = web
     drill = write_drill(
         folder,
@@ -148,8 +175,12 @@ def test_halt_condition_reverts_within_a_second(web: tuple[Path, int]) -> None:
         FREEZE_LONG,
         abort_when=[{"probe": "web", "when": "error_rate > 0.5", "for": "500ms"}],
     )
-    result = resildrill("run", str(drill), "--out", str(folder / "reports"), timeout=60)
+    with webhook_receiver() as (url, received):
+        edit_target(folder, notify=[{"url": url}])
+        result = resildrill("run", str(drill), "--out", str(folder / "reports"), timeout=60)
     assert result.returncode == 3, result.stderr
+    assert [r["event"] for r in received] == ["start", "halt", "end"]
+    assert "error_rate > 0.5" in received[1]["reason"]
     report = load_report(Path(result.stdout.strip().splitlines()[-1]))
     marks = report["timeline"]["marks"]
     halt = next(m for m in marks if m["kind"] == "halt")
