@@ -172,3 +172,28 @@ def test_missing_sdk_fails_with_the_install_hint(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "docker", None)
     with pytest.raises(ToolFailed, match=r"pip install 'resildrill\[docker\]'"):
         e.import_docker()
+
+
+def test_blast_radius_keeps_to_target_services() -> None:
+    """Only containers named as (or labelled with) a target service may be touched."""
+    from resildrill.drill.model import TargetSpec
+    from resildrill.faults.docker import outside_target
+
+    target = TargetSpec.model_validate(
+        {
+            "apiVersion": "resildrill/v1",
+            "kind": "Target",
+            "name": "t",
+            "environment": "test",
+            "services": {"gateway": {}},
+            "probes": [{"name": "p", "tcp": {"host": "127.0.0.1", "port": 1}}],
+        }
+    )
+    chosen = [
+        {"_name": "gateway", "Labels": {}},
+        {"_name": "ward-ehr-docker-gateway-1", "Labels": {"com.docker.compose.service": "gateway"}},
+        {"_name": "someone-elses-db", "Labels": {"com.docker.compose.service": "db"}},
+    ]
+    assert outside_target(chosen, target) == ["someone-elses-db"]
+    open_target = target.model_copy(update={"services": {}})
+    assert outside_target(chosen, open_target) == []

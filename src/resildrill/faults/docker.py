@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from resildrill.drill.model import Duration, FaultSpec, Frozen
+from resildrill.drill.model import Duration, FaultSpec, Frozen, TargetSpec
 from resildrill.errors import InjectionFailed, ToolFailed
 from resildrill.faults.base import FaultContext, Recipe
 from resildrill.faults.docker_engine import (
@@ -94,6 +94,22 @@ class ContainerSelector(Frozen):
         parts = [f"name={self.name}"] if self.name else []
         parts += [f"{k}={v}" for k, v in sorted(self.label_filters().items())]
         return ", ".join(parts)
+
+
+def outside_target(chosen: list[dict[str, Any]], target: TargetSpec) -> list[str]:
+    """Chosen containers that are none of the target's services (by name or compose service).
+
+    The blast radius: a fault touches only what the target lists. A target that lists no
+    services at all (ad-hoc test targets) does not restrict the selection.
+    """
+    if not target.services:
+        return []
+    listed = set(target.services)
+    return [
+        str(c["_name"])
+        for c in chosen
+        if c["_name"] not in listed and (c.get("Labels") or {}).get(COMPOSE_SERVICE) not in listed
+    ]
 
 
 class DockerFaultSpec(FaultSpec):
@@ -217,7 +233,10 @@ class DockerFaultBackend:
             return [
                 f"select ({s.select.describe()}): {matched} container(s) match, need {want} running"
             ]
-        problems = []
+        problems = [
+            f"container {name}: not a service of target {ctx.target.name!r} (blast radius)"
+            for name in outside_target(chosen, ctx.target)
+        ]
         if s.action == "crash" and s.crash_via == "host":
             for c in chosen:
                 attrs = inspect_container(client, c["Id"]) or {}
@@ -241,6 +260,12 @@ class DockerFaultBackend:
                 count=s.count,
                 seed=s.seed,
             )
+            stray = outside_target(chosen, ctx.target)
+            if stray:
+                raise InjectionFailed(
+                    f"select ({s.select.describe()}) matches containers the target does not "
+                    f"list: {', '.join(stray)}; nothing injected (blast radius)"
+                )
             priors = []
             for c in chosen:
                 attrs = inspect_container(client, c["Id"])
