@@ -11,29 +11,17 @@ from __future__ import annotations
 import json
 import random
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from tests.conftest import ROOT, ManagedProcesses, free_port, wait_http
+from tests.conftest import ROOT, free_port
 from tests.support.crash import FORCED_POINTS, run_trial, trial_count, write_figures
-from tests.support.tiny import SERVICE, kill_pidfile, read_pid, write_drill, write_target
+from tests.support.tiny import read_pid, write_drill
 
 from resildrill.faults.process import is_same_process, proc_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
-    """The tiny service (restarted by the drill's command when killed)."""
-    port = free_port()
-    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
-    wait_http(port)
-    write_target(tmp_path, port, recovery="restart")
-    yield tmp_path, port
-    kill_pidfile(tmp_path / "web.pid")
 
 
 def test_process_faults_cleaned_by_watchdog(web: tuple[Path, int]) -> None:

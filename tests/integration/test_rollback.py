@@ -16,18 +16,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import ManagedProcesses, free_port, wait_http
+from tests.conftest import wait_http
 from tests.support.tiny import (
-    SERVICE,
-    kill_pidfile,
     read_pid,
     resildrill,
     write_drill,
-    write_target,
 )
 
 from resildrill.faults.process import proc_state
@@ -54,17 +50,6 @@ KILL = [
         "duration": "1s",
     },
 ]
-
-
-@pytest.fixture
-def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
-    """The tiny service, restarted by the drill's command when killed."""
-    port = free_port()
-    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
-    wait_http(port)
-    write_target(tmp_path, port, recovery="restart")
-    yield tmp_path, port
-    kill_pidfile(tmp_path / "web.pid")
 
 
 def healthy(folder: Path, port: int) -> bool:

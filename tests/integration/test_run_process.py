@@ -25,17 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
 @pytest.fixture
-def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
-    """A tiny HTTP service started directly (recovery by restart command)."""
-    port = free_port()
-    pidfile = tmp_path / "web.pid"
-    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(pidfile))
-    wait_http(port)
-    yield tmp_path, port
-    kill_pidfile(pidfile)
-
-
-@pytest.fixture
 def supervised_web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
     """A tiny HTTP service under a supervisor that restarts it 300 ms after it dies."""
     port = free_port()

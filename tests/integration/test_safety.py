@@ -21,7 +21,6 @@ import yaml
 from tests.conftest import ROOT, ManagedProcesses, free_port, wait_http
 from tests.support.tiny import (
     SERVICE,
-    kill_pidfile,
     load_report,
     read_pid,
     resildrill,
@@ -43,17 +42,6 @@ FREEZE_LONG = [
         "duration": "30s",
     },
 ]
-
-
-@pytest.fixture
-def web(tmp_path: Path, procs: ManagedProcesses) -> Iterator[tuple[Path, int]]:
-    """The tiny service, restarted by the drill's command when killed."""
-    port = free_port()
-    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
-    wait_http(port)
-    write_target(tmp_path, port, recovery="restart")
-    yield tmp_path, port
-    kill_pidfile(tmp_path / "web.pid")
 
 
 def edit_target(folder: Path, **changes: Any) -> None:

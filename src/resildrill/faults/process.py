@@ -104,6 +104,19 @@ def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
     return [p for p in pids if p not in own and proc_state(p) not in (None, "Z", "X")]
 
 
+def run_restart_command(restart: dict[str, Any]) -> str:
+    """Start a service's restart command detached (own session), as a supervisor would."""
+    subprocess.Popen(  # the command comes from the target file, as documented
+        restart["command"],
+        cwd=restart["cwd"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return f"ran restart command: {' '.join(restart['command'])}"
+
+
 # --- the backend ----------------------------------------------------------------------
 
 _SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "freeze": signal.SIGSTOP}
@@ -229,16 +242,7 @@ class ProcessFaultBackend:
             return f"SIGCONT to {', '.join(resumed)}" if resumed else "nothing frozen"
         if not self.is_injected(recipe):
             return "nothing to restart"
-        restart = recipe["restart"]
-        subprocess.Popen(
-            restart["command"],
-            cwd=restart["cwd"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        return f"ran restart command: {' '.join(restart['command'])}"
+        return run_restart_command(recipe["restart"])
 
     def wait_reverted(self, recipe: Recipe, timeout_s: float = 5.0) -> bool:
         """Poll until the fault is gone (a restarted service has its process back)."""

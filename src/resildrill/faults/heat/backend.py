@@ -35,7 +35,6 @@ import contextlib
 import copy
 import os
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -59,6 +58,7 @@ from resildrill.faults.process import (
     proc_cmdline,
     proc_start_time,
     proc_state,
+    run_restart_command,
 )
 
 _CACHE: dict[str, Schedule] = {}
@@ -617,16 +617,7 @@ class HeatFaultBackend:
         if srv["mode"] == "command":
             if len(self._live(rec, srv)) >= srv["expected"]:
                 return "already running"
-            restart = srv["restart"]
-            subprocess.Popen(
-                restart["command"],
-                cwd=restart["cwd"],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            return f"ran restart command: {' '.join(restart['command'])}"
+            return run_restart_command(srv["restart"])
         if srv["mode"] == "supervisor":
             note = self._freeze_supervisor(rec, srv["supervisor"], False)
             return note or "left to its supervisor"
@@ -729,15 +720,7 @@ class HeatFaultBackend:
                 ):
                     done.append(f"{name}: SIGCONT {p['pid']}")
             if srv["mode"] == "command" and len(self._live(recipe, srv)) < srv["expected"]:
-                restart = srv["restart"]
-                subprocess.Popen(
-                    restart["command"],
-                    cwd=restart["cwd"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+                run_restart_command(srv["restart"])
                 done.append(f"{name}: ran restart command")
             elif srv["mode"] == "supervisor" and srv["state"] in OFF_STATES:
                 done.append(f"{name}: left to its supervisor")
