@@ -24,6 +24,7 @@ from resildrill.drill.loader import load_drill
 from resildrill.drill.model import SLOSpec
 from resildrill.errors import worst_exit_code
 from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries, bucket_index
+from resildrill.plugins import FaultRegistry
 from resildrill.runner.runner import FaultRun, RunRecord
 from resildrill.runner.timeline import Mark, read_timeline
 
@@ -170,11 +171,8 @@ def _git_commit(path: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _fault_series(record: RunRecord, n: int) -> dict[str, Any]:
+def _fault_series(record: RunRecord, n: int, registry: FaultRegistry) -> dict[str, Any]:
     """Series a fault kind contributes itself (heat: temperatures and server states)."""
-    from resildrill.plugins import FaultRegistry
-
-    registry = FaultRegistry.discover()
     out: dict[str, Any] = {}
     for fr in record.faults:
         if fr.injected_at_s is None or fr.spec.kind not in registry.kinds:
@@ -189,7 +187,7 @@ def _fault_series(record: RunRecord, n: int) -> dict[str, Any]:
     return out
 
 
-def _series_json(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
+def _series_json(record: RunRecord, analysis: Analysis, registry: FaultRegistry) -> dict[str, Any]:
     n = analysis.n_buckets
     out: dict[str, Any] = {}
     for s in record.series.sources.values():
@@ -213,7 +211,7 @@ def _series_json(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
             v = h.quantile(q) if h is not None else None
             values.append(None if v is None else round(v * 1000, 1))
         out[f"{prefix}.{lat_key}"] = {"unit": "ms", "values": values}
-    out.update(_fault_series(record, n))
+    out.update(_fault_series(record, n, registry))
     for name, flags in analysis.breaches.items():
         out[f"slo.{name}.breached"] = {"unit": "bool", "values": [int(b) for b in flags]}
     out["outage"] = {"unit": "bool", "values": [int(b) for b in analysis.outage]}
@@ -305,8 +303,15 @@ def restore_order(
     return rows
 
 
-def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False) -> dict[str, Any]:
-    """The report.json document of a run."""
+def build_report(
+    record: RunRecord,
+    analysis: Analysis,
+    *,
+    partial: bool = False,
+    registry: FaultRegistry | None = None,
+) -> dict[str, Any]:
+    """The report.json document of a run (``registry``: the run's fault kinds, if at hand)."""
+    registry = registry or FaultRegistry.discover()
     drill, target = record.drill, record.drill.target
     outcome, code, reason = exit_code_for(record, analysis)
     if partial:
@@ -421,7 +426,7 @@ def build_report(record: RunRecord, analysis: Analysis, *, partial: bool = False
         "drill_as_run": drill_text,
         "timeline": {
             "resolution_s": RESOLUTION_S,
-            "series": _series_json(record, analysis),
+            "series": _series_json(record, analysis, registry),
             "marks": [
                 {"at_s": m.at_s, "kind": m.kind, "fault_id": m.fault_id, "detail": m.detail}
                 for m in record.marks
@@ -446,16 +451,14 @@ def write_json(report: dict[str, Any], run_dir: Path) -> Path:
     return path
 
 
-def rebuild_record(run_dir: Path) -> RunRecord:
+def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunRecord:
     """Rebuild a crashed run's record from its timeline.jsonl and journal (for a partial report)."""
-    from resildrill.plugins import FaultRegistry
-
     lines = read_timeline(run_dir / "timeline.jsonl")
     if not lines or lines[0].get("t") != "header":
         raise ValueError(f"{run_dir}/timeline.jsonl has no header")
     header = lines[0]
-    drill = load_drill(header["drill"], FaultRegistry.discover())
-
+    registry = registry or FaultRegistry.discover()
+    drill = load_drill(header["drill"], registry)
     series = TimeSeries()
     for probe in drill.target.spec.probes:
         series.source(probe.name, "probe", probe.role)
@@ -474,7 +477,6 @@ def rebuild_record(run_dir: Path) -> RunRecord:
     from resildrill.clock import MonotonicClock
     from resildrill.faults.base import FaultContext
 
-    registry = FaultRegistry.discover()
     ctx = FaultContext(
         drill.target.spec, drill.target.path.parent, header["run_id"], MonotonicClock()
     )

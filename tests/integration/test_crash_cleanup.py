@@ -17,7 +17,7 @@ import pytest
 import yaml
 from tests.conftest import ROOT, free_port
 from tests.support.crash import FORCED_POINTS, run_trial, trial_count, write_figures
-from tests.support.tiny import read_pid, write_drill
+from tests.support.tiny import process_fault, read_pid, write_drill
 
 from resildrill.faults.process import is_same_process, proc_state
 
@@ -30,16 +30,7 @@ def test_process_faults_cleaned_by_watchdog(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "crash-process",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "30s",
-            }
-        ],
+        [process_fault("freeze", "30s")],
     )
     pid = read_pid(folder / "web.pid") or 0
     # Forced crash points use a short fault so 'revert_issued' comes quickly.

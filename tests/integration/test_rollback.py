@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import wait_http
 from tests.support.tiny import (
+    process_fault,
     read_pid,
     resildrill,
     write_drill,
@@ -31,24 +32,10 @@ from resildrill.faults.process import proc_state
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 FAULTS = [
-    {
-        "id": "freeze",
-        "kind": "process",
-        "service": "web",
-        "action": "freeze",
-        "at": "0s",
-        "duration": "1s",
-    },
+    process_fault("freeze", "1s"),
 ]
 KILL = [
-    {
-        "id": "kill",
-        "kind": "process",
-        "service": "web",
-        "action": "kill",
-        "at": "0s",
-        "duration": "1s",
-    },
+    process_fault("kill", "1s"),
 ]
 
 

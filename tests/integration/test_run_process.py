@@ -13,8 +13,11 @@ from tests.support.tiny import (
     SUPERVISOR,
     kill_pidfile,
     load_report,
+    process_fault,
     read_pid,
     resildrill,
+    start_run,
+    wait_state,
     write_drill,
     write_target,
 )
@@ -55,16 +58,7 @@ def test_kill_with_restart_command_measures_outage_and_recovery(web: tuple[Path,
     drill = write_drill(
         folder,
         "kill-restart",
-        [
-            {
-                "id": "kill",
-                "kind": "process",
-                "service": "web",
-                "action": "kill",
-                "at": "0s",
-                "duration": "1s",
-            }
-        ],
+        [process_fault("kill", "1s")],
     )
     old = read_pid(folder / "web.pid")
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
@@ -110,16 +104,7 @@ def test_freeze_is_continued_and_measured(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "freeze",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "1500ms",
-            }
-        ],
+        [process_fault("freeze", "1500ms")],
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
     assert result.returncode == 0, result.stderr
@@ -136,16 +121,7 @@ def test_gate_failure_exits_1(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "gated",
-        [
-            {
-                "id": "kill",
-                "kind": "process",
-                "service": "web",
-                "action": "kill",
-                "at": "0s",
-                "duration": "500ms",
-            }
-        ],
+        [process_fault("kill", "500ms")],
         gates={"max_outage": "100ms"},
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
@@ -163,16 +139,7 @@ def test_not_ready_when_baseline_fails(tmp_path: Path) -> None:
     drill = write_drill(
         tmp_path,
         "not-ready",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "1s",
-            }
-        ],
+        [process_fault("freeze", "1s")],
     )
     result = resildrill("run", str(drill), "--out", str(tmp_path / "reports"))
     # Preflight already finds no process: nothing is injected either way.
@@ -187,16 +154,7 @@ def test_preflight_injects_nothing(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "pre",
-        [
-            {
-                "id": "kill",
-                "kind": "process",
-                "service": "web",
-                "action": "kill",
-                "at": "0s",
-                "duration": "1s",
-            }
-        ],
+        [process_fault("kill", "1s")],
     )
     pid = read_pid(folder / "web.pid")
     result = resildrill("run", str(drill), "--preflight", "--out", str(folder / "reports"))
@@ -207,38 +165,18 @@ def test_preflight_injects_nothing(web: tuple[Path, int]) -> None:
 
 def test_abort_from_another_terminal_reverts_and_exits_3(web: tuple[Path, int]) -> None:
     """`resildrill abort RUN` stops a running drill: the freeze is reverted and it exits 3."""
-    import subprocess
-    import sys
-    import time
 
     folder, port = web
     write_target(folder, port, recovery="restart")
     drill = write_drill(
         folder,
         "long-freeze",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "30s",
-            }
-        ],
+        [process_fault("freeze", "30s")],
     )
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(folder / "reports")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    runner = start_run(drill, folder / "reports")
     try:
-        deadline = time.monotonic() + 15
         pid = read_pid(folder / "web.pid") or 0
-        while proc_state(pid) != "T" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc_state(pid) == "T"
+        assert wait_state(pid, ("T",), 15) is not None
         run_id = next((folder / "reports").iterdir()).name
         aborted = resildrill("abort", run_id, "--reason", "test")
         assert aborted.returncode == 0, aborted.stdout + aborted.stderr
@@ -255,48 +193,19 @@ def test_abort_from_another_terminal_reverts_and_exits_3(web: tuple[Path, int]) 
 
 def test_sigterm_reverts_gracefully_and_exits_3(web: tuple[Path, int]) -> None:
     """The first SIGTERM makes the runner revert the freeze, write its report and exit 3."""
-    import subprocess
-    import sys
-    import time
 
     folder, port = web
     write_target(folder, port, recovery="restart")
     drill = write_drill(
         folder,
         "term-freeze",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "30s",
-            }
-        ],
+        [process_fault("freeze", "30s")],
         manual=[{"id": "call-ward", "at": "0s", "prompt": "Phone the ward", "timeout": "5s"}],
     )
-    runner = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "resildrill",
-            "run",
-            str(drill),
-            "--yes",
-            "--out",
-            str(folder / "reports"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    runner = start_run(drill, folder / "reports", "--yes")
     try:
         pid = read_pid(folder / "web.pid") or 0
-        deadline = time.monotonic() + 15
-        while proc_state(pid) != "T" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc_state(pid) == "T"
+        assert wait_state(pid, ("T",), 15) is not None
         runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=20)
     finally:
@@ -318,16 +227,7 @@ def test_production_target_is_refused(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "prod",
-        [
-            {
-                "id": "kill",
-                "kind": "process",
-                "service": "web",
-                "action": "kill",
-                "at": "0s",
-                "duration": "1s",
-            }
-        ],
+        [process_fault("kill", "1s")],
     )
     pid = read_pid(folder / "web.pid")
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))

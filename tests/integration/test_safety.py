@@ -7,8 +7,6 @@ import contextlib
 import json
 import random
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +20,11 @@ from tests.conftest import ROOT, ManagedProcesses, free_port, wait_http
 from tests.support.tiny import (
     SERVICE,
     load_report,
+    process_fault,
     read_pid,
     resildrill,
+    start_run,
+    wait_state,
     write_drill,
     write_target,
 )
@@ -33,14 +34,7 @@ from resildrill.faults.process import proc_state
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 FREEZE_LONG = [
-    {
-        "id": "freeze",
-        "kind": "process",
-        "service": "web",
-        "action": "freeze",
-        "at": "0s",
-        "duration": "30s",
-    },
+    process_fault("freeze", "30s"),
 ]
 
 
@@ -74,27 +68,6 @@ def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-def start_run(drill: Path, out: Path, *, capture: bool = True) -> subprocess.Popen[str]:
-    """Start `resildrill run` in the background (output captured or discarded)."""
-    pipe = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.Popen(
-        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(out)],
-        stdout=pipe,
-        stderr=pipe,
-        text=True,
-    )
-
-
-def wait_state(pid: int, states: tuple[str, ...], timeout: float) -> float | None:
-    """Seconds until the process is in one of ``states`` (polled every 10 ms), or None."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if proc_state(pid) in states:
-            return time.monotonic() - start
-        time.sleep(0.01)
-    return None
 
 
 def test_watchdog_reverts_after_runner_sigkill(web: tuple[Path, int]) -> None:
@@ -274,16 +247,7 @@ def test_identity_match_allows_the_run(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "ident-ok",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "300ms",
-            }
-        ],
+        [process_fault("freeze", "300ms")],
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"))
     assert result.returncode == 0, result.stderr
@@ -313,16 +277,7 @@ def test_webhooks_receive_start_and_end(web: tuple[Path, int]) -> None:
         drill = write_drill(
             folder,
             "hooks",
-            [
-                {
-                    "id": "freeze",
-                    "kind": "process",
-                    "service": "web",
-                    "action": "freeze",
-                    "at": "0s",
-                    "duration": "300ms",
-                }
-            ],
+            [process_fault("freeze", "300ms")],
         )
         result = resildrill("run", str(drill), "--out", str(folder / "reports"))
         assert result.returncode == 0, result.stderr
@@ -345,16 +300,7 @@ def test_unrevertable_fault_exits_4_with_undo_hint(tmp_path: Path, procs: Manage
     drill = write_drill(
         tmp_path,
         "stuck",
-        [
-            {
-                "id": "kill",
-                "kind": "process",
-                "service": "web",
-                "action": "kill",
-                "at": "0s",
-                "duration": "300ms",
-            }
-        ],
+        [process_fault("kill", "300ms")],
     )
     result = resildrill("run", str(drill), "--out", str(tmp_path / "reports"))
     assert result.returncode == 4, result.stderr
@@ -371,16 +317,7 @@ def test_secrets_never_written(web: tuple[Path, int]) -> None:
     drill = write_drill(
         folder,
         "secret",
-        [
-            {
-                "id": "freeze",
-                "kind": "process",
-                "service": "web",
-                "action": "freeze",
-                "at": "0s",
-                "duration": "300ms",
-            }
-        ],
+        [process_fault("freeze", "300ms")],
     )
     secret = "s3cr3t-token-do-not-log-8c1f"
     result = resildrill(

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,40 @@ def kill_pidfile(pidfile: Path) -> None:
 
 def load_report(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "report.json").read_text())
+
+
+def process_fault(action: str, duration: str | None, fault_id: str | None = None) -> dict[str, Any]:
+    """A process fault on the tiny service's ``web``, at the start of the fault phase."""
+    fault: dict[str, Any] = {
+        "id": fault_id or action,
+        "kind": "process",
+        "service": "web",
+        "action": action,
+        "at": "0s",
+    }
+    if duration is not None:
+        fault["duration"] = duration
+    return fault
+
+
+def start_run(drill: Path, out: Path, *extra: str, capture: bool = True) -> subprocess.Popen[str]:
+    """Start `resildrill run` in the background (output captured or discarded)."""
+    pipe = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(out), *extra],
+        stdout=pipe,
+        stderr=pipe,
+        text=True,
+    )
+
+
+def wait_state(pid: int, states: tuple[str, ...], timeout: float) -> float | None:
+    """Seconds until the process is in one of ``states`` (polled every 10 ms), or None."""
+    from resildrill.faults.process import proc_state
+
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc_state(pid) in states:
+            return time.monotonic() - start
+        time.sleep(0.01)
+    return None

@@ -31,13 +31,17 @@ class ReportFormat(StrEnum):
 def write_partial_report(run_dir: Path) -> Path:
     """Rebuild report.json (``partial: true``) of a run whose runner died, from its stream."""
     from resildrill import pipeline
+    from resildrill.plugins import FaultRegistry
 
+    registry = FaultRegistry.discover()
     try:
-        record = pipeline.rebuild_record(run_dir)
+        record = pipeline.rebuild_record(run_dir, registry)
     except (ValueError, KeyError, OSError) as exc:
         raise InvalidInput(f"{run_dir}/timeline.jsonl: cannot rebuild: {exc}") from None
     analysis = pipeline.judge(record)
-    return pipeline.write_json(pipeline.build_report(record, analysis, partial=True), run_dir)
+    return pipeline.write_json(
+        pipeline.build_report(record, analysis, partial=True, registry=registry), run_dir
+    )
 
 
 def register(app: typer.Typer) -> None:

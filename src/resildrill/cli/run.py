@@ -91,7 +91,7 @@ def run_drill_file(
             return 0
         record = runner.run()
     analysis = pipeline.judge(record)
-    report = pipeline.build_report(record, analysis)
+    report = pipeline.build_report(record, analysis, registry=registry)
     # The regression gate compares with the runs before this one, so read before appending.
     report = apply_history(report, drill.spec.gates.regression)
     pipeline.write_json(report, record.run_dir)

@@ -35,6 +35,15 @@ class FaultContext:
     #: Paths the runner itself runs under, which no fault may ever touch.
     protected_pids: frozenset[int] = field(default_factory=frozenset)
 
+    @property
+    def run_dir(self) -> Path:
+        """The target's run folder (pidfiles, logs), absolute; the target's folder if unset."""
+        run_dir = self.target.run_dir
+        if run_dir is None:
+            return self.target_dir
+        path = Path(run_dir)
+        return path if path.is_absolute() else self.target_dir / path
+
 
 @runtime_checkable
 class FaultBackend(Protocol):

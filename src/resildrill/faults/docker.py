@@ -96,6 +96,22 @@ class ContainerSelector(Frozen):
         return ", ".join(parts)
 
 
+def _choose(client: Any, s: DockerFaultSpec) -> tuple[list[dict[str, Any]], int]:
+    """The containers the spec's selector picks (seeded N of M), and how many matched."""
+    return select_containers(
+        client,
+        name=s.select.name,
+        labels=s.select.label_filters(),
+        count=s.count,
+        seed=s.seed,
+    )
+
+
+def _too_few(s: DockerFaultSpec, matched: int) -> str:
+    want = s.count if s.count is not None else "at least 1"
+    return f"select ({s.select.describe()}): {matched} container(s) match, need {want} running"
+
+
 def outside_target(chosen: list[dict[str, Any]], target: TargetSpec) -> list[str]:
     """Chosen containers that are none of the target's services (by name or compose service).
 
@@ -217,22 +233,13 @@ class DockerFaultBackend:
         try:
             client = client_for(host, timeout_s=s.api_timeout)
             client.ping()
-            chosen, matched = select_containers(
-                client,
-                name=s.select.name,
-                labels=s.select.label_filters(),
-                count=s.count,
-                seed=s.seed,
-            )
+            chosen, matched = _choose(client, s)
         except ToolFailed as exc:
             return [str(exc)]
         except engine_errors() as exc:
             return [f"Docker engine at {host}: {exc}"]
         if not chosen:
-            want = s.count if s.count is not None else "at least 1"
-            return [
-                f"select ({s.select.describe()}): {matched} container(s) match, need {want} running"
-            ]
+            return [_too_few(s, matched)]
         problems = [
             f"container {name}: not a service of target {ctx.target.name!r} (blast radius)"
             for name in outside_target(chosen, ctx.target)
@@ -253,13 +260,7 @@ class DockerFaultBackend:
         host = engine_address(s.docker_host)
         client = client_for(host, timeout_s=s.api_timeout)
         try:
-            chosen, matched = select_containers(
-                client,
-                name=s.select.name,
-                labels=s.select.label_filters(),
-                count=s.count,
-                seed=s.seed,
-            )
+            chosen, matched = _choose(client, s)
             stray = outside_target(chosen, ctx.target)
             if stray:
                 raise InjectionFailed(
@@ -274,11 +275,7 @@ class DockerFaultBackend:
         except engine_errors() as exc:
             raise InjectionFailed(f"Docker engine at {host}: {exc}") from None
         if not priors:
-            want = s.count if s.count is not None else "at least 1"
-            raise InjectionFailed(
-                f"select ({s.select.describe()}): {matched} container(s) match, need {want} "
-                "running; nothing injected"
-            )
+            raise InjectionFailed(f"{_too_few(s, matched)}; nothing injected")
         throttles = None
         if s.action == "throttle":
             throttles = {

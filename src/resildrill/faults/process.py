@@ -141,21 +141,13 @@ class ProcessFaultBackend:
             raise InjectionFailed(f"service {spec.service!r} has no 'process' locator")
         return service
 
-    @staticmethod
-    def _base_dir(ctx: FaultContext) -> Path:
-        run_dir = ctx.target.run_dir
-        if run_dir is None:
-            return ctx.target_dir
-        path = Path(run_dir)
-        return path if path.is_absolute() else ctx.target_dir / path
-
     def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         try:
             service = self._service(spec, ctx)
         except InjectionFailed as exc:
             return [str(exc)]
         assert service.process is not None
-        pids = find_processes(service.process, self._base_dir(ctx))
+        pids = find_processes(service.process, ctx.run_dir)
         problems = []
         if len(pids) != service.process.count:
             problems.append(
@@ -173,7 +165,7 @@ class ProcessFaultBackend:
         assert isinstance(spec, ProcessFaultSpec)
         service = self._service(spec, ctx)
         assert service.process is not None
-        base_dir = self._base_dir(ctx)
+        base_dir = ctx.run_dir
         pids = find_processes(service.process, base_dir)
         if len(pids) != service.process.count:
             raise InjectionFailed(

@@ -37,8 +37,6 @@ import socket
 import sys
 import tarfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,7 +53,7 @@ from resildrill.faults.docker_engine import (
     engine_address,
     import_docker,
 )
-from resildrill.wardehr.stack import Hop, ServiceStatus, StackStatus
+from resildrill.wardehr.stack import Hop, ServiceStatus, StackStatus, http_ok
 
 __all__ = [
     "IMAGE_REPO",
@@ -319,16 +317,6 @@ def _wait_healthy(loaded: LoadedTarget, timeout_s: float) -> StackStatus:
         time.sleep(0.2)
 
 
-def _http_ok(url: str, timeout_s: float) -> tuple[bool, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return resp.status == 200, f"HTTP {resp.status}"
-    except urllib.error.HTTPError as exc:
-        return False, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
-        return False, type(exc).__name__
-
-
 def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> StackStatus:
     """Each service's container: main pid, state, restart count and health check."""
     loaded, config, run_dir = _load(target)
@@ -344,7 +332,7 @@ def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> Stac
         attrs = client.api.inspect_container(summary["Id"])
         state = attrs["State"]
         name = "frozen" if state.get("Paused") else "running" if state.get("Running") else "stopped"
-        healthy, detail = _http_ok(f"http://{address}/healthz", timeout_s)
+        healthy, detail = http_ok(f"http://{address}/healthz", timeout_s)
         out.services.append(
             ServiceStatus(
                 service,

@@ -422,7 +422,8 @@ class StackStatus:
         return all(s.state == "running" and s.healthy is not False for s in self.services)
 
 
-def _http_ok(url: str, timeout_s: float) -> tuple[bool, str]:
+def http_ok(url: str, timeout_s: float) -> tuple[bool, str]:
+    """(answered 200, what it answered) for a GET of ``url``; never raises."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return resp.status == 200, f"HTTP {resp.status}"
@@ -459,10 +460,10 @@ def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> Stac
         detail = ""
         if name == "gateway":
             address = cfg.gateway.connect
-            healthy, detail = _http_ok(f"http://{address}/healthz", timeout_s)
+            healthy, detail = http_ok(f"http://{address}/healthz", timeout_s)
         elif name in cfg.replicas:
             address = cfg.replicas[name].connect
-            healthy, detail = _http_ok(f"http://{address}/healthz", timeout_s)
+            healthy, detail = http_ok(f"http://{address}/healthz", timeout_s)
         elif name == "database":
             address = cfg.database.address or cfg.database.listen
             assert address is not None

@@ -98,14 +98,6 @@ def _proc_entry(pid: int) -> dict[str, Any] | None:
     return None if start is None else {"pid": pid, "start_time": start}
 
 
-def _base_dir(ctx: FaultContext) -> Path:
-    run_dir = ctx.target.run_dir
-    if run_dir is None:
-        return ctx.target_dir
-    path = Path(run_dir)
-    return path if path.is_absolute() else ctx.target_dir / path
-
-
 def restart_time_of(spec: HeatFaultSpec, target: TargetSpec | None) -> float:
     """The real time a server takes to come back: the spec's estimate or the target's delays."""
     best = spec.restart_time
@@ -280,7 +272,7 @@ class HeatFaultBackend:
             service = ctx.target.services.get(spec.supervisor)
             if service is None or service.process is None:
                 return None
-            found = find_processes(service.process, _base_dir(ctx))
+            found = find_processes(service.process, ctx.run_dir)
             return found[0] if len(found) == 1 else None
         parents = {_ppid(p) for p in pids}
         if len(parents) != 1:
@@ -317,7 +309,7 @@ class HeatFaultBackend:
             if service.process is None:
                 problems.append(f"server {name!r} has no 'process' locator")
                 continue
-            pids = find_processes(service.process, _base_dir(ctx))
+            pids = find_processes(service.process, ctx.run_dir)
             if len(pids) != service.process.count:
                 problems.append(
                     f"server {name!r}: expected {service.process.count} process(es), "
@@ -396,7 +388,7 @@ class HeatFaultBackend:
         problems = self._problems(heat, ctx)
         if problems:
             raise InjectionFailed("; ".join(problems) + "; nothing injected")
-        base_dir = _base_dir(ctx)
+        base_dir = ctx.run_dir
         servers: dict[str, Any] = {}
         supervisors: dict[str, Any] = {}
         for name in sorted(heat.servers):
