@@ -52,6 +52,7 @@ __all__ = [
     "ServiceStatus",
     "StackConfig",
     "StackStatus",
+    "config_of",
     "down",
     "free_port",
     "status",
@@ -769,6 +770,11 @@ def target_document(
 def pidfile_of(target: LoadedTarget | str | Path, service: str) -> Path:
     """The pidfile of ``service`` (tests and the demo signal processes through it)."""
     return _layout(target).pidfile(service)
+
+
+def config_of(target: LoadedTarget | str | Path) -> StackConfig:
+    """The validated ``stack:`` settings of a target (timings the tests reason about)."""
+    return _layout(target).config
 
 
 def run_dir_of(target: LoadedTarget | str | Path) -> Path:
