@@ -68,10 +68,16 @@ def apply_history(
         if path.exists():
             with HistoryStore(path) as store:
                 trend = store.previous(
-                    current.drill, current.started_ts, limit=TREND_RUNS, completed=False
+                    current.drill,
+                    current.started_ts,
+                    limit=TREND_RUNS,
+                    completed=False,
+                    target=current.target,
                 )[::-1]
                 limit = regression.last_n if regression else 0
-                previous = store.previous(current.drill, current.started_ts, limit=limit)
+                previous = store.previous(
+                    current.drill, current.started_ts, limit=limit, target=current.target
+                )
         else:
             trend, previous = [], []
     # ValueError/KeyError: a stored report that no longer reads (hand-edited, truncated).

@@ -302,15 +302,26 @@ class HistoryStore:
         return [self._stored(r) for r in reversed(rows)]
 
     def previous(
-        self, drill: str, before_ts: float, *, limit: int, completed: bool = True
+        self,
+        drill: str,
+        before_ts: float,
+        *,
+        limit: int,
+        completed: bool = True,
+        target: str | None = None,
     ) -> list[StoredRun]:
-        """Runs of ``drill`` started before ``before_ts``, newest first.
+        """Runs of ``drill`` against ``target`` started before ``before_ts``, newest first.
 
+        The same drill against another target (another staging system, another size of
+        machine) is not a baseline for this one, so runs are matched on the target too
+        (a run without a target name matches runs without one).
         With ``completed`` (the default) only runs whose figures cover the whole drill:
         passed or failed, not partial.
         """
         sql = "SELECT * FROM runs WHERE drill = ? AND started_ts < ?"
-        args: list[str | float | int] = [drill, before_ts]
+        args: list[str | float | int | None] = [drill, before_ts]
+        sql += " AND target IS ?"
+        args.append(target)
         if completed:
             marks = ", ".join("?" for _ in COMPLETED_OUTCOMES)
             sql += f" AND partial = 0 AND outcome IN ({marks})"

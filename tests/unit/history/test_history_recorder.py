@@ -55,6 +55,19 @@ def test_regression_turns_a_pass_into_exit_1(tmp_path: Path) -> None:
     assert gate["value"] == 5.0
 
 
+def test_regression_ignores_runs_against_another_target(tmp_path: Path) -> None:
+    """Fast runs against a bigger staging system set no limit for the ward EHR."""
+    db = tmp_path / "h.sqlite"
+    seed(db, [2.0, 2.1, 1.9])
+    for i in range(4, 8):
+        fast = make_report(f"big{i}", started_at=day(i), ttr=0.5, target="big-staging")
+        record_run(fast, None, db=db)
+    report = apply_history(make_report("now", started_at=day(10), ttr=2.2), SPEC, db=db)
+    assert report["exit_code"] == 0, report["gates"]
+    assert [t["run_id"] for t in report["trend"]] == ["r1", "r2", "r3"]
+    assert report["gates"][-1]["median"] == 2.0
+
+
 def test_regression_passes_near_the_median(tmp_path: Path) -> None:
     """A run like the previous ones passes and keeps exit 0."""
     db = tmp_path / "h.sqlite"

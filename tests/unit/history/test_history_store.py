@@ -50,8 +50,20 @@ def test_previous_runs_are_completed_and_earlier(tmp_path: Path) -> None:
         store.add(make_report("r2", started_at=day(2), outcome="aborted", exit_code=3))
         store.add(make_report("r3", started_at=day(3), outcome="failed", exit_code=1))
         store.add(make_report("r5", started_at=day(5)))
-        before = store.previous("gateway-loss", run_ts(day(4)), limit=5)
+        before = store.previous("gateway-loss", run_ts(day(4)), limit=5, target="ward-ehr")
         assert [r.run_id for r in before] == ["r3", "r1"]
+
+
+def test_previous_runs_are_of_the_same_target(tmp_path: Path) -> None:
+    """The same drill against another staging system is no baseline for this one."""
+    with HistoryStore(tmp_path / "h.sqlite") as store:
+        store.add(make_report("a1", started_at=day(1)))
+        store.add(make_report("b1", started_at=day(2), target="pharmacy-staging"))
+        store.add(make_report("a2", started_at=day(3)))
+        ward = store.previous("gateway-loss", run_ts(day(4)), limit=5, target="ward-ehr")
+        assert [r.run_id for r in ward] == ["a2", "a1"]
+        other = store.previous("gateway-loss", run_ts(day(4)), limit=5, target="pharmacy-staging")
+        assert [r.run_id for r in other] == ["b1"]
 
 
 def run_ts(iso: str) -> float:
