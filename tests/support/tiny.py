@@ -122,11 +122,15 @@ def process_fault(action: str, duration: str | None, fault_id: str | None = None
     return fault
 
 
-def start_run(drill: Path, out: Path, *extra: str, capture: bool = True) -> subprocess.Popen[str]:
-    """Start `resildrill run` in the background (output captured or discarded)."""
+def start_run(
+    drill: Path, out: Path, *extra: str, capture: bool = True, stdin: int | None = None
+) -> subprocess.Popen[str]:
+    """Start `resildrill run` in the background (output captured or discarded; no terminal
+    on stdin, so a manual step is answered only by `resildrill confirm` or --yes)."""
     pipe = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(out), *extra],
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
         stdout=pipe,
         stderr=pipe,
         text=True,

@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "plan",
     "run",
     "abort",
+    "confirm",
     "rollback",
     "report",
     "plugins",

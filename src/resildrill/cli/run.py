@@ -53,7 +53,7 @@ def run_drill_file(
     from resildrill.drill.loader import load_drill
     from resildrill.history import apply_history, record_run
     from resildrill.plugins import FaultRegistry
-    from resildrill.runner.runner import DrillRunner, default_prompt
+    from resildrill.runner.runner import DrillRunner
 
     registry = FaultRegistry.discover()
     drill = load_drill(drill_path, registry)
@@ -79,7 +79,7 @@ def run_drill_file(
             yes=yes,
             on_status=view.status,
             on_message=view.message,
-            prompt=default_prompt,
+            terminal=sys.stdin,
         )
         problems = runner.preflight()
         if problems:

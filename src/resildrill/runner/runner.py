@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from resildrill.clock import Clock, MonotonicClock, iso_utc
 from resildrill.drill.loader import LoadedDrill
@@ -32,6 +31,7 @@ from resildrill.plugins import FaultRegistry
 from resildrill.runner import registry as run_registry
 from resildrill.runner.halt import check_halts
 from resildrill.runner.journal import Journal, PendingFault
+from resildrill.runner.operator import OperatorChannel
 from resildrill.runner.rollback import revert_pending
 from resildrill.runner.safety import TargetLock, check_identity, notify, stale_journals
 from resildrill.runner.signals import AbortSignals
@@ -137,7 +137,7 @@ class DrillRunner:
         yes: bool = False,
         on_status: Callable[[RunStatus], None] | None = None,
         on_message: Callable[[str], None] | None = None,
-        prompt: Callable[[str, float], bool] | None = None,
+        terminal: TextIO | None = None,
     ) -> None:
         self.drill = drill
         self.spec = drill.spec
@@ -148,7 +148,8 @@ class DrillRunner:
         self.yes = yes
         self.on_status = on_status or (lambda s: None)
         self.say = on_message or (lambda m: None)
-        self.prompt = prompt
+        # where an operator may press Enter to answer a manual step (runner/operator.py)
+        self.terminal = terminal
         self.ctx_base = dict(target=drill.target.spec, target_dir=drill.target.path.parent)
 
     # -- preflight ---------------------------------------------------------------------
@@ -272,6 +273,7 @@ class DrillRunner:
             run_dir=str(run_dir),
             drill=str(self.drill.path),
             target=self.drill.target.spec.name,
+            manual=[m.id for m in self.spec.manual],
         )
         heartbeat = run_dir / "heartbeat"
         beat_tmp = run_dir / "heartbeat.tmp"
@@ -377,7 +379,11 @@ class DrillRunner:
 
         armed: list[float] = []
 
-        def wait_until(target_s: float, signals: AbortSignals) -> str | None:
+        def wait_until(
+            target_s: float, signals: AbortSignals, stop_when: Callable[[], bool] | None = None
+        ) -> str | None:
+            """Tick until ``target_s`` (or ``stop_when()``): samples, heartbeat, halts, heat,
+            aborts; the reason when the run must stop, else None."""
             while True:
                 pump()
                 mono = self.clock.monotonic()
@@ -397,6 +403,8 @@ class DrillRunner:
                 reason = abort_reason(signals)
                 if reason:
                     return reason
+                if stop_when is not None and stop_when():
+                    return None
                 t = now_s()
                 self.on_status(
                     RunStatus(
@@ -475,26 +483,43 @@ class DrillRunner:
                 mark("revert_failed", fr.spec.id, detail)
                 self.say(f"could not revert {fr.spec.id}: {detail}; undo with: {hint}")
 
-        def manual(step: Any) -> None:
+        operator = OperatorChannel(
+            run_dir, run_id, yes=self.yes, say=self.say, terminal=self.terminal
+        )
+
+        def manual(step: Any, signals: AbortSignals) -> str | None:
+            """Hold the schedule until the operator answers or the step times out, while
+            the loop keeps ticking (heartbeat, samples, heat, aborts); the abort reason, if
+            the run was stopped meanwhile."""
             mark("manual_start", step.id)
             start = now_s()
-            if self.yes or self.prompt is None:
-                answered, how = True, "answered by --yes"
+            operator.ask(step.id, step.prompt, step.timeout)
+            answer: list[str] = []
+
+            def answered() -> bool:
+                how = operator.answered(step.id)
+                if how is not None:
+                    answer.append(how)
+                return how is not None
+
+            reason = wait_until(start + step.timeout, signals, stop_when=answered)
+            if answer:
+                how = answer[0]
             else:
-                answered = self.prompt(step.prompt, step.timeout)
-                how = "operator confirmed" if answered else "timed out"
-            duration = round(now_s() - start, 3)
+                how = "timed out" if reason is None else f"interrupted: {reason}"
             record.manual.append(
                 {
                     "id": step.id,
                     "prompt": step.prompt,
-                    "duration_s": duration,
-                    "completed": answered,
+                    "duration_s": round(now_s() - start, 3),
+                    "completed": bool(answer),
                     "how": how,
                     "at_s": round(start, 4),
                 }
             )
             mark("manual_end", step.id, how)
+            self.say(f"manual step {step.id}: {how}")
+            return reason
 
         with AbortSignals() as signals:
             try:
@@ -553,7 +578,16 @@ class DrillRunner:
                         elif action == "revert":
                             revert(obj)
                         else:
-                            manual(obj)
+                            reason = manual(obj, signals)
+                            if reason:
+                                record.status, record.reason = "aborted", reason
+                                break
+                    # A manual step holds the schedule: keep the whole recovery window
+                    # after the last step, however late the operator answered.
+                    late = now_s() - timing["last"]
+                    if record.manual and late > 0:
+                        timing["last"] += late
+                        timing["end"] += late
                     if record.status == "completed":
                         reason = wait_until(timing["end"], signals)
                         if reason:
@@ -603,19 +637,3 @@ def default_api_base(target: Any) -> str:
             parts = urlsplit(probe.http.url)
             return f"{parts.scheme}://{parts.netloc}"
     raise InvalidInput("load: set 'load.host' (the target has no clinical HTTP probe)")
-
-
-def default_prompt(text: str, timeout_s: float) -> bool:
-    """Ask the operator on the terminal; True when they press Enter before the timeout."""
-    import select
-
-    print(
-        f"\n>>> MANUAL STEP: {text}\n    press Enter when done (timeout {timeout_s:g}s)", flush=True
-    )
-    if not sys.stdin.isatty():
-        return False
-    ready, _, _ = select.select([sys.stdin], [], [], timeout_s)
-    if ready:
-        sys.stdin.readline()
-        return True
-    return False
