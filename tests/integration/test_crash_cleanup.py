@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import random
+import signal
+import time
 import urllib.request
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 import yaml
 from tests.conftest import ROOT, free_port
 from tests.support.crash import FORCED_POINTS, run_trial, trial_count, write_figures
-from tests.support.tiny import process_fault, read_pid, write_drill
+from tests.support.tiny import process_fault, read_pid, resildrill, write_drill
 
 from resildrill.faults.process import is_same_process, proc_state
 
@@ -119,3 +121,29 @@ def test_network_faults_cleaned_and_proxy_not_orphaned(web: tuple[Path, int]) ->
     summary = write_figures(ROOT / "test-artifacts" / "crash-cleanup-network.json", trials)
     print(f"\nnetwork: {summary}")
     assert all(t.cleanup_s is not None for t in trials), trials
+
+
+def test_watchdog_forgets_the_run_it_cleaned(web: tuple[Path, int], tmp_path: Path) -> None:
+    """Once the watchdog has reverted a dead runner's faults, `resildrill runs` no longer
+    lists the run (nothing is left to abort or roll back)."""
+    folder, _ = web
+    state = {"RESILDRILL_STATE_DIR": str(tmp_path / "state")}
+    drill = write_drill(folder, "forgotten", [process_fault("freeze", "30s")])
+    pid = read_pid(folder / "web.pid") or 0
+    result = resildrill(
+        "run",
+        str(drill),
+        "--out",
+        str(folder / "reports"),
+        env={**state, "RESILDRILL_CRASH_AT": "injected"},
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    deadline = time.monotonic() + 10
+    listed = ""
+    while time.monotonic() < deadline:
+        listed = resildrill("runs", env=state).stdout.strip()
+        if proc_state(pid) in ("S", "R") and listed == "no drill is running":
+            break
+        time.sleep(0.2)
+    assert proc_state(pid) in ("S", "R")
+    assert listed == "no drill is running"

@@ -122,3 +122,30 @@ def test_rollback_of_unreadable_journal_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "journal.jsonl:1:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_runs_shows_a_lost_runner_and_rollback_all_finds_it_anywhere(
+    web: tuple[Path, int], tmp_path: Path
+) -> None:
+    """A runner killed with its watchdog: `resildrill runs` says so, and `rollback --all`
+    reverts it even when its folder is not under --out, then stops listing it."""
+    folder, port = web
+    state = {"RESILDRILL_STATE_DIR": str(tmp_path / "state")}  # this test's runs only
+    drill = write_drill(folder, "lost-runner", FAULTS)
+    result = resildrill(
+        "run",
+        str(drill),
+        "--out",
+        str(folder / "reports"),
+        env={**state, "RESILDRILL_CRASH_AT": "injected", "RESILDRILL_TEST_WATCHDOG": "off"},
+    )
+    assert result.returncode == -signal.SIGKILL, (result.returncode, result.stderr)
+    run_id = the_run_dir(folder).name
+    assert not healthy(folder, port)
+    listed = resildrill("runs", env=state)
+    assert run_id in listed.stdout and "runner gone" in listed.stdout, listed.stdout
+    rolled = resildrill("rollback", "--all", "--out", str(tmp_path / "elsewhere"), env=state)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert f"{run_id}/journal.jsonl: reverted" in rolled.stdout
+    assert healthy(folder, port)
+    assert resildrill("runs", env=state).stdout.strip() == "no drill is running"

@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "schema",
     "plan",
     "run",
+    "runs",
     "abort",
     "confirm",
     "rollback",

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ask a running drill to revert its faults and stop (it exits 3).
 
-        Active runs are listed with `resildrill abort --help`'s companion: `ls` of the state
-        folder ($RESILDRILL_STATE_DIR or ~/.local/state/resildrill/runs).
+        `resildrill runs` lists the running drills and their ids. The drill's runner
+        reverts what it injected, writes its report and exits; this command waits for it.
         """
         from resildrill.runner.registry import find_run
 

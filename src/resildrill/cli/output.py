@@ -58,7 +58,8 @@ class LiveView:
         self._live.update(table)
 
     def message(self, text: str) -> None:
-        console.print(text)
+        # runner messages carry the drill author's text (prompts, ids): print it verbatim
+        console.print(text, markup=False)
 
 
 def print_result(report: dict[str, Any]) -> None:

@@ -21,7 +21,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         all_: Annotated[
             bool,
-            typer.Option("--all", help="every journal under --out whose runner is gone"),
+            typer.Option(
+                "--all",
+                help="every journal under --out, and every run on this machine, whose runner "
+                "is gone",
+            ),
         ] = False,
         out: Annotated[Path, typer.Option("--out", help="where --all looks")] = Path("reports"),
     ) -> None:
@@ -32,7 +36,7 @@ def register(app: typer.Typer) -> None:
         reverted (each with the command that undoes it), 2 unreadable journal.
         """
         from resildrill.plugins import FaultRegistry
-        from resildrill.runner.registry import active_runs
+        from resildrill.runner.registry import active_runs, unregister_run
         from resildrill.runner.rollback import rollback_journal
 
         if journal is None and not all_:
@@ -43,15 +47,25 @@ def register(app: typer.Typer) -> None:
             if not path.exists():
                 raise InvalidInput(f"{journal}: no journal here")
             paths.append(path)
+        registered = active_runs()
         if all_:
-            live = {Path(r["run_dir"]).resolve() for r in active_runs() if r["alive"]}
+            live = {Path(r["run_dir"]).resolve() for r in registered if r["alive"]}
             paths += [
                 p for p in sorted(out.glob("*/journal.jsonl")) if p.parent.resolve() not in live
             ]
+            # runs registered on this machine whose runner is gone, wherever their folder is
+            for r in registered:
+                path = Path(r["run_dir"]) / "journal.jsonl"
+                if not r["alive"] and path.exists() and path not in paths:
+                    paths.append(path)
+        dead = {Path(r["run_dir"]).resolve(): r["run_id"] for r in registered if not r["alive"]}
         registry = FaultRegistry.discover()
         code = 0
         for path in paths:
             result = rollback_journal(path, registry)
+            run_id = dead.get(path.parent.resolve())
+            if run_id is not None and result.exit_code == 0:
+                unregister_run(run_id)  # nothing of it is left injected: no longer a run
             if result.nothing_to_do:
                 typer.echo(f"{path}: nothing to do")
             for line in result.reverted:

@@ -29,6 +29,7 @@ from pathlib import Path
 from resildrill.faults.process import is_same_process, proc_start_time
 from resildrill.plugins import FaultRegistry
 from resildrill.runner.journal import Journal, pending_faults, read_journal
+from resildrill.runner.registry import unregister_run
 from resildrill.runner.rollback import revert_pending
 
 POLL_S = 0.05
@@ -94,6 +95,9 @@ def watch(run_dir: Path, runner_pid: int, runner_start: int, stale_after: float)
             return "run ended cleanly"
         if not is_same_process(runner_pid, runner_start):
             revert_all(run_dir, registry, "runner process died")
+            if not pending_faults(read_journal(path)):
+                # nothing left to undo: the run is over, so `resildrill runs` stops listing it
+                unregister_run(run_dir.name)
             return "runner died: faults reverted"
         if heartbeat_age(run_dir) > stale_after:
             revert_all(run_dir, registry, f"runner heartbeat stale (> {stale_after:g}s)")
