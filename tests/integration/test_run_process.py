@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import ManagedProcesses, free_port, wait_http
 from tests.support.tiny import (
     SERVICE,
@@ -245,3 +246,32 @@ def test_plugins_lists_builtin_kinds() -> None:
         line.startswith("process") and "resildrill" in line and line.endswith("ok")
         for line in result.stdout.splitlines()
     )
+
+
+def test_tree_scope_freezes_the_server_and_its_children(
+    supervised_web: tuple[Path, int],
+) -> None:
+    """Freezing a parent alone leaves its child serving; `scope: tree` freezes both (an
+    outage about the freeze), and both run again after."""
+    folder, port = supervised_web
+    target = write_target(folder, port, recovery="supervisor")
+    doc = yaml.safe_load(target.read_text())
+    doc["services"]["server"] = {"process": {"pidfile": "sup.pid"}, "recovery": "supervisor"}
+    target.write_text(yaml.safe_dump(doc, sort_keys=False))
+    alone = {
+        "id": "parent-only",
+        "kind": "process",
+        "service": "server",
+        "action": "freeze",
+        "at": "0s",
+        "duration": "1s",
+    }
+    tree = {**alone, "id": "whole-tree", "scope": "tree", "at": "3s"}
+    drill = write_drill(folder, "tree-freeze", [alone, tree])
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    report = load_report(run_dir_of(result.stdout))
+    faults = {f["id"]: f for f in report["faults"]}
+    assert faults["parent-only"]["recovery"]["outage_s"] == 0
+    assert 0.7 <= faults["whole-tree"]["recovery"]["outage_s"] <= 1.6
+    for pidfile in ("sup.pid", "web.pid"):
+        assert proc_state(read_pid(folder / pidfile) or 0) in ("S", "R")

@@ -8,6 +8,11 @@ never a candidate.
 
 How the service comes back is the target's choice: its own ``supervisor`` (recovery is
 counted from the injection) or a ``restart`` command the drill runs when the fault ends.
+
+``scope: tree`` signals the located process *and every descendant* (each recorded with its
+start time at preparation), for a server that is a family of processes: PostgreSQL's
+postmaster only accepts new sessions, so freezing it alone leaves every open session
+working, while a frozen host freezes the backends too.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ class ProcessFaultSpec(FaultSpec):
     kind: Literal["process"]
     service: str = Field(description="a service of the target with a 'process' locator")
     action: Literal["kill", "terminate", "freeze"]
+    scope: Literal["process", "tree"] = Field(
+        default="process",
+        description="process: the located process(es) only; tree: with every descendant "
+        "(a whole server: PostgreSQL's postmaster and its backends)",
+    )
 
 
 # --- /proc helpers --------------------------------------------------------------------
@@ -82,6 +92,29 @@ def _ancestors(pid: int) -> set[int]:
             break
         pid = int(raw[raw.rfind(")") + 2 :].split()[1])
     return seen
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, parents before children (one scan of /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = raw[raw.rfind(")") + 2 :].split()
+        if fields[0] not in ("Z", "X"):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    queue = list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        if child not in found:
+            found.append(child)
+            queue.extend(children.get(child, []))
+    return found
 
 
 def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
@@ -178,6 +211,18 @@ class ProcessFaultBackend:
             if start is None:
                 raise InjectionFailed(f"service {spec.service!r}: pid {pid} vanished")
             targets.append({"pid": pid, "start_time": start, "cmdline": proc_cmdline(pid)})
+            if spec.scope == "tree":
+                for child in descendants(pid):
+                    child_start = proc_start_time(child)
+                    if child_start is not None and child not in ctx.protected_pids:
+                        targets.append(
+                            {
+                                "pid": child,
+                                "start_time": child_start,
+                                "cmdline": proc_cmdline(child),
+                                "descendant_of": pid,
+                            }
+                        )
         restart: dict[str, Any] | None = None
         if service.recovery == "restart" and service.restart is not None:
             cwd = Path(service.restart.cwd) if service.restart.cwd else ctx.target_dir
@@ -199,10 +244,15 @@ class ProcessFaultBackend:
 
     def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
         sig = _SIGNALS[recipe["action"]]
-        for proc in recipe["processes"]:
+        located = [p for p in recipe["processes"] if "descendant_of" not in p]
+        for proc in located:
             if not is_same_process(proc["pid"], proc["start_time"]):
                 raise InjectionFailed(f"pid {proc['pid']} is no longer the recorded process")
-            os.kill(proc["pid"], sig)
+        # Parents first: a frozen parent forks no new child while its children are signalled.
+        for proc in recipe["processes"]:
+            # a descendant may have ended on its own since preparation (a session closed)
+            if is_same_process(proc["pid"], proc["start_time"]):
+                os.kill(proc["pid"], sig)
         return recipe
 
     # -- undo ------------------------------------------------------------------------
