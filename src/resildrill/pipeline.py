@@ -238,23 +238,49 @@ def clinical_impact(record: RunRecord, analysis: Analysis) -> dict[str, Any] | N
     return load
 
 
-def blind_spots(record: RunRecord, analysis: Analysis) -> dict[str, Any]:
-    """Seconds the clinical probes passed while a workflow's SLO was breached."""
-    workflow_breach = [
-        flags
-        for slo in record.drill.spec.slos
-        if slo.workflow
-        for flags in [analysis.breaches.get(slo.label, [])]
-    ]
-    if not workflow_breach:
-        return {"seconds": None, "note": "no workflow SLOs: probes and load not compared"}
+def blind_spots(record: RunRecord, analysis: Analysis) -> dict[str, Any] | None:
+    """Time the clinical probes passed while a workflow breached its SLO: in all, per
+    workflow, and as windows; None (not measured) when the drill has no workflow SLO."""
+    by_workflow: dict[str, list[bool]] = {}
     n = analysis.n_buckets
-    blind = sum(
-        1
-        for i in range(n)
-        if not analysis.outage[i] and any(i < len(f) and f[i] for f in workflow_breach)
-    )
-    return {"seconds": round(blind * RESOLUTION_S, 3)}
+    for slo in record.drill.spec.slos:
+        if not slo.workflow:
+            continue
+        flags = analysis.breaches.get(slo.label, [])
+        merged = by_workflow.setdefault(slo.workflow, [False] * n)
+        for i in range(min(n, len(flags))):
+            merged[i] = merged[i] or bool(flags[i])
+    if not by_workflow:
+        return None
+    blind = {
+        wf: [merged[i] and not analysis.outage[i] for i in range(n)]
+        for wf, merged in by_workflow.items()
+    }
+    windows = [
+        {"workflow": wf, "start_s": _r(a * RESOLUTION_S), "end_s": _r(b * RESOLUTION_S)}
+        for wf, flags in blind.items()
+        for a, b in _runs(flags)
+    ]
+    windows.sort(key=lambda w: (w["start_s"], w["workflow"]))
+    total = sum(1 for i in range(n) if any(flags[i] for flags in blind.values()))
+    return {
+        "total_s": _r(total * RESOLUTION_S),
+        "by_workflow": {wf: _r(sum(flags) * RESOLUTION_S) for wf, flags in blind.items()},
+        "windows": windows,
+    }
+
+
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """Half-open index ranges [a, b) where ``flags`` holds."""
+    out: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            out.append((start, i))
+            start = None
+    return out
 
 
 def probe_downtime(record: RunRecord, analysis: Analysis) -> dict[str, list[bool]]:
