@@ -62,6 +62,13 @@ class JournalUnreadable(InvalidInput):
     """A journal file cannot be read or parsed."""
 
 
+class ToolProblem(str):
+    """A preflight problem that is the tool's, not the target's: a backend it cannot reach
+    (the Docker engine, an external Toxiproxy). A preflight with one exits 6, not 5."""
+
+    __slots__ = ()
+
+
 class TargetNotReady(ResildrillError):
     """The baseline steady state did not hold; nothing was injected."""
 

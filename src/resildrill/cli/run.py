@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from resildrill.errors import InvalidInput, ProductionRefused, TargetNotReady
+from resildrill.errors import (
+    InvalidInput,
+    ProductionRefused,
+    TargetNotReady,
+    ToolFailed,
+    ToolProblem,
+)
 
 
 def render_reports(report: dict[str, object], run_dir: Path) -> list[Path]:
@@ -83,9 +89,11 @@ def run_drill_file(
         )
         problems = runner.preflight()
         if problems:
-            raise TargetNotReady(
-                "preflight failed, nothing injected:\n" + "\n".join(f"  {p}" for p in problems)
-            )
+            text = "preflight failed, nothing injected:\n" + "\n".join(f"  {p}" for p in problems)
+            # a backend the tool cannot reach is the tool's failure (6), not the target's (5)
+            if any(isinstance(p, ToolProblem) for p in problems):
+                raise ToolFailed(text)
+            raise TargetNotReady(text)
         if preflight_only:
             console.print(f"preflight ok: {len(drill.spec.faults)} fault(s) can be injected")
             return 0

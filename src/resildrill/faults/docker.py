@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from resildrill.drill.model import Duration, FaultSpec, Frozen, TargetSpec
-from resildrill.errors import InjectionFailed, ToolFailed
+from resildrill.errors import InjectionFailed, ToolFailed, ToolProblem
 from resildrill.faults.base import FaultContext, Recipe
 from resildrill.faults.docker_engine import (
     COMPOSE_PROJECT,
@@ -235,9 +235,9 @@ class DockerFaultBackend:
             client.ping()
             chosen, matched = _choose(client, s)
         except ToolFailed as exc:
-            return [str(exc)]
+            return [ToolProblem(exc)]
         except engine_errors() as exc:
-            return [f"Docker engine at {host}: {exc}"]
+            return [ToolProblem(f"Docker engine at {host}: {exc}")]
         if not chosen:
             return [_too_few(s, matched)]
         problems = [

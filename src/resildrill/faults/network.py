@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, StrictInt, model_validator
 
 from resildrill.drill.model import FaultSpec, Frozen, TargetSpec, ToxiproxySpec
-from resildrill.errors import InjectionFailed, ToolFailed
+from resildrill.errors import InjectionFailed, ToolFailed, ToolProblem
 from resildrill.faults.base import FaultContext, Recipe
 from resildrill.faults.process import is_same_process, proc_cmdline, proc_start_time
 from resildrill.faults.toxiproxy_client import ProxyUnreachable, ToxiproxyClient, q
@@ -160,9 +160,9 @@ class NetworkFaultBackend:
         except ProxyUnreachable as exc:
             if tp.embedded and exc.refused:
                 return []  # the runner starts the embedded server (ensure_embedded_proxy)
-            return [str(exc)]
+            return [ToolProblem(exc)]
         except ToolFailed as exc:
-            return [str(exc)]
+            return [ToolProblem(exc)]
         if proxy is None:
             if tp.embedded:
                 return []  # created from the target when the embedded server is ensured

@@ -43,22 +43,36 @@ class RollbackResult:
         return 4 if self.still_injected else 0
 
 
-def revert_pending(
-    pending: PendingFault,
-    registry: FaultRegistry,
-    journal: Journal,
-    *,
-    confirm_timeout_s: float = 5.0,
+def issue_revert(
+    pending: PendingFault, registry: FaultRegistry, journal: Journal
 ) -> tuple[bool, str]:
-    """Revert one pending fault, confirm it is gone, and journal the outcome."""
+    """Send the undo of one pending fault (its intent journalled first); not yet confirmed.
+
+    Returns (sent, what the backend did or why it failed; a failure is journalled).
+    """
     backend = registry.backend(pending.kind)
-    recipe: dict[str, Any] = pending.recipe
     journal.append("revert_intent", fault_id=pending.fault_id, kind=pending.kind)
     try:
-        done = backend.revert(recipe)
+        return True, backend.revert(pending.recipe)
     except Exception as exc:  # any backend error must leave a record and a hint
         journal.append("revert_failed", fault_id=pending.fault_id, error=str(exc))
         return False, f"revert failed: {exc}"
+
+
+def confirm_revert(
+    pending: PendingFault,
+    registry: FaultRegistry,
+    journal: Journal,
+    issued: tuple[bool, str],
+    *,
+    confirm_timeout_s: float = 5.0,
+) -> tuple[bool, str]:
+    """Wait until an issued undo shows on the system, and journal the outcome."""
+    sent, done = issued
+    if not sent:
+        return False, done
+    backend = registry.backend(pending.kind)
+    recipe: dict[str, Any] = pending.recipe
     deadline = time.monotonic() + confirm_timeout_s
     while backend.is_injected(recipe) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -67,6 +81,34 @@ def revert_pending(
         return False, "still injected after revert"
     journal.append("reverted", fault_id=pending.fault_id, result=done)
     return True, done
+
+
+def revert_pending(
+    pending: PendingFault,
+    registry: FaultRegistry,
+    journal: Journal,
+    *,
+    confirm_timeout_s: float = 5.0,
+) -> tuple[bool, str]:
+    """Revert one pending fault, confirm it is gone, and journal the outcome."""
+    issued = issue_revert(pending, registry, journal)
+    return confirm_revert(pending, registry, journal, issued, confirm_timeout_s=confirm_timeout_s)
+
+
+def revert_all_pending(
+    pending: list[PendingFault],
+    registry: FaultRegistry,
+    journal: Journal,
+    *,
+    confirm_timeout_s: float = 5.0,
+) -> list[tuple[bool, str]]:
+    """Issue every undo first (in the given order), then confirm each: one slow fault
+    does not hold back the others' reverts (a halt must issue them all within a second)."""
+    issued = [issue_revert(p, registry, journal) for p in pending]
+    return [
+        confirm_revert(p, registry, journal, i, confirm_timeout_s=confirm_timeout_s)
+        for p, i in zip(pending, issued, strict=True)
+    ]
 
 
 def rollback_journal(path: Path, registry: FaultRegistry) -> RollbackResult:
@@ -78,8 +120,9 @@ def rollback_journal(path: Path, registry: FaultRegistry) -> RollbackResult:
         return result
     with Journal(path) as journal:
         journal.append("rollback_start", pending=[p.fault_id for p in pending])
-        for item in reversed(pending):
-            ok, detail = revert_pending(item, registry, journal)
+        newest_first = list(reversed(pending))
+        outcomes = revert_all_pending(newest_first, registry, journal)
+        for item, (ok, detail) in zip(newest_first, outcomes, strict=True):
             if ok:
                 result.reverted.append(f"{item.fault_id}: {detail}")
             else:

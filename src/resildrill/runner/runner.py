@@ -10,10 +10,12 @@ composition root passes in, so the runner never does the analysis itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +23,7 @@ from typing import Any, TextIO
 from resildrill.clock import Clock, MonotonicClock, iso_utc
 from resildrill.drill.loader import LoadedDrill
 from resildrill.drill.model import FaultSpec
-from resildrill.errors import InjectionFailed, InvalidInput
+from resildrill.errors import InjectionFailed, InvalidInput, ToolProblem
 from resildrill.faults.base import AdvancingFault, FaultContext
 from resildrill.faults.process import proc_start_time
 from resildrill.observe.metrics import TimeSeries
@@ -32,7 +34,7 @@ from resildrill.runner import registry as run_registry
 from resildrill.runner.halt import check_halts
 from resildrill.runner.journal import Journal, PendingFault
 from resildrill.runner.operator import OperatorChannel
-from resildrill.runner.rollback import revert_pending
+from resildrill.runner.rollback import confirm_revert, issue_revert
 from resildrill.runner.safety import TargetLock, check_identity, notify, stale_journals
 from resildrill.runner.signals import AbortSignals
 from resildrill.runner.timeline import Mark, TimelineStream
@@ -170,7 +172,9 @@ class DrillRunner:
         problems = []
         for spec in self.spec.faults:
             backend = self.registry.backend(spec.kind)
-            problems += [f"faults[{spec.id}]: {p}" for p in backend.preflight(spec, ctx)]
+            for p in backend.preflight(spec, ctx):
+                where = f"faults[{spec.id}]: {p}"
+                problems.append(ToolProblem(where) if isinstance(p, ToolProblem) else where)
         return problems
 
     # -- load --------------------------------------------------------------------------
@@ -280,17 +284,40 @@ class DrillRunner:
         heartbeat.write_text(f"{self.clock.monotonic()}")
         # Docker reverts are confirmed within 15 s: a runner silent for longer is stuck.
         # It starts up while the baseline runs; the first injection waits until it watches.
-        watchdog = start_watchdog(run_dir, stale_after=20.0, wait=False)
+        # (Tests shorten the limit to show that slow-by-design calls keep the beat.)
+        stale_after = float(os.environ.get("RESILDRILL_TEST_STALE_AFTER", "20"))
+        watchdog = start_watchdog(run_dir, stale_after=stale_after, wait=False)
         sampler = Sampler(probes)
         health: dict[str, bool | None] = {p.name: None for p in probes}
         fenced_file = run_dir / "FENCED"
         last_beat = [0.0]
+        beat_lock = threading.Lock()
 
         def beat() -> None:
-            mono = self.clock.monotonic()
-            beat_tmp.write_text(f"{mono}")
-            beat_tmp.replace(heartbeat)  # atomic: the watchdog never reads a torn beat
-            last_beat[0] = mono
+            with beat_lock:
+                mono = self.clock.monotonic()
+                beat_tmp.write_text(f"{mono}")
+                beat_tmp.replace(heartbeat)  # atomic: the watchdog never reads a torn beat
+                last_beat[0] = mono
+
+        @contextlib.contextmanager
+        def beating() -> Iterator[None]:
+            """Keep the heartbeat going through a call that blocks for seconds by design and
+            is bounded in time (Locust's start, webhooks, confirming reverts, the integrity
+            read-back): slow, not stuck, so the watchdog must not fence the run meanwhile."""
+            stop = threading.Event()
+
+            def keep_beating() -> None:
+                while not stop.wait(1.0):
+                    beat()
+
+            thread = threading.Thread(target=keep_beating, name="heartbeat", daemon=True)
+            thread.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                thread.join()
 
         runs: list[FaultRun] = []
         for spec in self.spec.faults:
@@ -378,6 +405,7 @@ class DrillRunner:
                         mark("action", fr.spec.id, str(action.get("action", "")))
 
         armed: list[float] = []
+        halt_notices: list[dict[str, Any]] = []
 
         def wait_until(
             target_s: float, signals: AbortSignals, stop_when: Callable[[], bool] | None = None
@@ -395,9 +423,8 @@ class DrillRunner:
                 if halt:
                     record.halted_at_s = round(now_s(), 4)
                     mark("halt", None, halt)
-                    record.notices += notify(
-                        self.drill.target.spec, "halt", {"run_id": run_id, "reason": halt}
-                    )
+                    # told once the reverts are issued: a slow webhook must not delay them
+                    halt_notices.append({"run_id": run_id, "reason": halt})
                     return halt
                 advance_active()
                 reason = abort_reason(signals)
@@ -456,15 +483,24 @@ class DrillRunner:
             self.say(f"injected {fr.spec.id} ({fr.spec.kind}) at {fr.injected_at_s:.1f}s")
             _maybe_crash("outcome_written")
 
-        def revert(fr: FaultRun, cleanup: bool = False) -> None:
-            if not fr.active or fr.recipe is None:
-                return
+        def issue(fr: FaultRun) -> tuple[PendingFault, tuple[bool, str]]:
+            """Send a fault's undo (journalled), not yet confirmed."""
+            assert fr.recipe is not None
             fr.revert_requested_at_s = round(now_s(), 4)
             mark("revert_requested", fr.spec.id)
             pending = PendingFault(fr.spec.id, fr.spec.kind, fr.recipe, True)
             beat()
+            issued = issue_revert(pending, self.registry, journal)
+            # the undo has been sent, its outcome not yet journalled
             _maybe_crash("revert_issued")
-            ok, detail = revert_pending(pending, self.registry, journal)
+            return pending, issued
+
+        def settle(
+            fr: FaultRun, pending: PendingFault, issued: tuple[bool, str], cleanup: bool
+        ) -> None:
+            """Confirm an issued undo took effect, and record how it ended."""
+            with beating():
+                ok, detail = confirm_revert(pending, self.registry, journal, issued)
             fr.active = False
             fr.revert_detail = detail
             if ok:
@@ -482,6 +518,19 @@ class DrillRunner:
                 fr.still_injected = hint
                 mark("revert_failed", fr.spec.id, detail)
                 self.say(f"could not revert {fr.spec.id}: {detail}; undo with: {hint}")
+
+        def revert(fr: FaultRun) -> None:
+            """End one fault on schedule."""
+            if fr.active and fr.recipe is not None:
+                settle(fr, *issue(fr), cleanup=False)
+
+        def revert_everything() -> None:
+            """At the end, on abort, halt or error: issue every undo first (newest first),
+            then confirm each, so a halt has them all issued within a second."""
+            active = [fr for fr in reversed(runs) if fr.active and fr.recipe is not None]
+            issued = [(fr, *issue(fr)) for fr in active]
+            for fr, pending, sent in issued:
+                settle(fr, pending, sent, cleanup=True)
 
         operator = OperatorChannel(
             run_dir, run_id, yes=self.yes, say=self.say, terminal=self.terminal
@@ -523,27 +572,31 @@ class DrillRunner:
 
         with AbortSignals() as signals:
             try:
-                record.notices += notify(
-                    self.drill.target.spec,
-                    "start",
-                    {
-                        "run_id": run_id,
-                        "drill": self.spec.name,
-                        "target": self.drill.target.spec.name,
-                    },
-                )
+                with beating():
+                    record.notices += notify(
+                        self.drill.target.spec,
+                        "start",
+                        {
+                            "run_id": run_id,
+                            "drill": self.spec.name,
+                            "target": self.drill.target.spec.name,
+                        },
+                    )
                 for kind in sorted({f.spec.kind for f in runs}):
                     backend = self.registry.backend(kind)
                     setup = getattr(backend, "setup_run", None)
                     if callable(setup):
                         # e.g. the embedded Toxiproxy server: its own process, journalled so
                         # the watchdog can stop it if this runner dies.
-                        for child in setup(ctx, run_dir):
+                        with beating():
+                            children = setup(ctx, run_dir)
+                        for child in children:
                             journal.append("child", **child)
                         started_backends.append(backend)
                 if load is not None:
                     self.say(f"starting clinician load ({load.spec.workers} Locust worker(s))")
-                    load.start()
+                    with beating():
+                        load.start()
                     for pid in load.pids:
                         journal.append(
                             "child",
@@ -597,9 +650,10 @@ class DrillRunner:
             except Exception as exc:  # the runner must still revert and report
                 record.status, record.reason = "error", f"{type(exc).__name__}: {exc}"
             finally:
-                for fr in reversed(runs):
-                    if fr.active:
-                        revert(fr, cleanup=True)
+                revert_everything()
+                for payload in halt_notices:
+                    with beating():
+                        record.notices += notify(self.drill.target.spec, "halt", payload)
                 for backend in started_backends:
                     try:
                         backend.teardown_run(run_dir)
@@ -610,7 +664,8 @@ class DrillRunner:
                 pump()
                 record.end_s = round(now_s(), 4)
                 if load is not None:
-                    self._finish_load(load, record, pump)
+                    with beating():
+                        self._finish_load(load, record, pump)
                 mark("end", None, record.status)
                 journal.append("run_end", status=record.status, reason=record.reason)
                 journal.close()

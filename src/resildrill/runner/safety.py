@@ -60,10 +60,19 @@ class TargetLock:
 
 
 def stale_journals(out_dir: Path, target_name: str) -> list[Path]:
-    """Journals under ``out_dir`` for this target with faults still pending and no live runner."""
-    live = {Path(r["run_dir"]).resolve() for r in active_runs() if r["alive"]}
+    """Journals for this target with faults still pending and no live runner: under
+    ``out_dir``, and of runs registered on this machine wherever their folder is (a run
+    written with another ``--out``)."""
+    registered = active_runs()
+    live = {Path(r["run_dir"]).resolve() for r in registered if r["alive"]}
+    candidates = {p.resolve() for p in out_dir.glob("*/journal.jsonl")}
+    candidates |= {
+        (Path(r["run_dir"]) / "journal.jsonl").resolve()
+        for r in registered
+        if not r["alive"] and r.get("target") == target_name
+    }
     stale = []
-    for path in sorted(out_dir.glob("*/journal.jsonl")):
+    for path in sorted(p for p in candidates if p.exists()):
         if path.parent.resolve() in live:
             continue
         try:

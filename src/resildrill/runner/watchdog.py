@@ -30,7 +30,7 @@ from resildrill.faults.process import is_same_process, proc_start_time
 from resildrill.plugins import FaultRegistry
 from resildrill.runner.journal import Journal, pending_faults, read_journal
 from resildrill.runner.registry import unregister_run
-from resildrill.runner.rollback import revert_pending
+from resildrill.runner.rollback import revert_all_pending
 
 POLL_S = 0.05
 #: A watchdog never outlives a day, whatever happens.
@@ -77,8 +77,7 @@ def revert_all(run_dir: Path, registry: FaultRegistry, reason: str) -> None:
     records = read_journal(path)
     with Journal(path) as journal:
         journal.append("fenced", by="watchdog", reason=reason, pid=os.getpid())
-        for item in reversed(pending_faults(records)):
-            revert_pending(item, registry, journal, confirm_timeout_s=5.0)
+        revert_all_pending(list(reversed(pending_faults(records))), registry, journal)
         stopped = stop_children(records)
         journal.append("watchdog_done", stopped=stopped)
 
@@ -113,8 +112,7 @@ def watch(run_dir: Path, runner_pid: int, runner_start: int, stale_after: float)
             fence(run_dir, f"fault lifetime exceeded: {', '.join(p.fault_id for p in expired)}")
             with Journal(path) as journal:
                 journal.append("fenced", by="watchdog", reason="max_fault_lifetime")
-                for item in reversed(expired):
-                    revert_pending(item, registry, journal)
+                revert_all_pending(list(reversed(expired)), registry, journal)
         time.sleep(POLL_S)
     revert_all(run_dir, registry, "watchdog lifetime exceeded")
     return "watchdog lifetime exceeded: faults reverted"
