@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,6 +147,25 @@ def expected_changes(spec: HeatFaultSpec) -> list[tuple[float, str, str]]:
     return out
 
 
+def assert_heat_rendered(run_dir: Path) -> None:
+    """The run wrote every report, and report.html draws the heat: the room and each server's
+    inlet curve in the temperature panel, and each server's state strip."""
+    for name in ("report.html", "junit.xml", "summary.md"):
+        assert (run_dir / name).is_file(), f"{name} missing: the heat series did not render"
+    html = (run_dir / "report.html").read_text()
+    svg = html[html.index('<svg class="timeline"') : html.index("</svg>")]
+    assert "Server inlet temperature" in svg
+    curves = set(re.findall(r'<path class="series" d="M[^"]+"[^>]*><title>([^<]+)</title>', svg))
+    assert {f"{name} inlet °C" for name in SERVERS} | {"room °C"} <= curves, curves
+    strips = re.findall(r'<rect class="(\w+)"[^>]*><title>([\w-]+) state: ([\w-]+),', svg)
+    states = {(server, state) for _, server, state in strips}
+    for name in SERVERS:
+        assert (name, "normal") in states and (name, "throttled") in states, name
+    # the plan shuts both replicas down: their strips go red (off) at some point
+    assert {("replica-a", "shutdown"), ("replica-b", "shutdown")} <= states, states
+    assert {server for cls, server, state in strips if cls == "bad"} == {"replica-a", "replica-b"}
+
+
 def test_short_heatwave_follows_its_plan(ward: Path) -> None:
     """Observed throttles, shutdowns and restarts follow the plan's order and times."""
     drill, fault = short_drill(ward)
@@ -164,11 +184,13 @@ def test_short_heatwave_follows_its_plan(ward: Path) -> None:
         watcher.stop.set()
         thread.join(5)
     assert run.returncode in (0, 1), run.stdout + run.stderr
+    assert "could not render" not in run.stdout + run.stderr, run.stdout + run.stderr
     run_dir = Path(run.stdout.strip().splitlines()[-1])
     report = json.loads((run_dir / "report.json").read_text())
     t0 = report["clock"]["monotonic_t0"]
     (heat,) = report["faults"]
     injected = heat["injected_at_s"]
+    assert_heat_rendered(run_dir)
 
     # the report: actions with model and real times side by side; recovery from cooling
     actions = heat["actions"]

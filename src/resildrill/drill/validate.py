@@ -11,6 +11,7 @@ do not. Nothing here touches the target system: that is the runner's preflight.
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -239,12 +240,21 @@ def _check_workflows(drill: DrillSpec, parts: DrillParts, where: Locator) -> lis
 def _fault_kind_warnings(
     drill: DrillSpec, target: TargetSpec | None, where: Locator
 ) -> list[Problem]:
-    """Warnings a fault kind gives about its own spec (heat: time scaling vs restarts)."""
+    """Warnings a fault kind gives about its own spec (heat: time scaling vs restarts).
+
+    A kind's ``drill_warnings(target)`` hook that also takes ``drill`` is given the whole
+    drill, for checks across it (heat: a server that can be lost needs a manual repair step
+    inside the fault).
+    """
     problems = []
     for i, fault in enumerate(drill.faults):
         hook = getattr(fault, "drill_warnings", None)
         if callable(hook):
-            for text in hook(target):
+            try:
+                takes_drill = "drill" in inspect.signature(hook).parameters
+            except (TypeError, ValueError):
+                takes_drill = False
+            for text in hook(target, drill=drill) if takes_drill else hook(target):
                 problems.append(where.problem(("faults", i), str(text), "warning"))
     return problems
 

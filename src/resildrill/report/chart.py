@@ -6,8 +6,10 @@ lowest probe success, any breach), and the reduction never reaches report.json. 
 the series names documented in :mod:`resildrill.report.model` and draws:
 
 * line panels: p95 latency per workflow (and probe latency, dashed), error rate and
-  throughput per workflow, heat temperatures when present;
-* status strips: probe health, each SLO's breaches, outage, degraded, heat states;
+  throughput per workflow, heat temperatures when present (each server's inlet,
+  ``heat.<server>.temp_c``, and the room, ``heat.room``, dashed);
+* status strips: probe health, each SLO's breaches, outage, degraded, heat states
+  (``heat.<server>.state``);
 * one shaded ``.fault-band`` per fault (``data-fault-id``) across every panel, and one
   ``.recovery-marker`` per recovered fault.
 
@@ -53,16 +55,23 @@ _STRIP_GAP = 3.0
 #: than the timeline's buckets); a longer gap is shown as a gap.
 _MAX_BRIDGE = 5
 
+#: The room's temperature line (dashed), apart from the servers' palette colours.
+ROOM_COLOUR = "#555555"
+
 _Reducer = Callable[[list[float]], float]
 
 
 @dataclass(frozen=True)
 class ChartLegend:
-    """Colour of each workflow, probe and server, for the legend printed under the chart."""
+    """Colour of each workflow, probe and server, for the legend printed under the chart.
+
+    ``room`` is the colour of the room temperature line when the chart draws one.
+    """
 
     workflows: list[tuple[str, str]]
     probes: list[tuple[str, str]]
     servers: list[tuple[str, str]]
+    room: str | None = None
 
 
 def _names(series: dict[str, Series], prefix: str, suffix: str) -> list[str]:
@@ -74,6 +83,36 @@ def _names(series: dict[str, Series], prefix: str, suffix: str) -> list[str]:
             if name and name not in out:
                 out.append(name)
     return out
+
+
+def _heat_names(series: dict[str, Series]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Heat servers and rooms as (label, key stem), in the report's order.
+
+    A server's stem ``heat.<server>`` carries ``.temp_c`` and ``.state``; a room's stem is
+    ``heat.room`` itself. With several heat faults each key starts with its fault id
+    (``<fault>.heat.<server>.temp_c``) and the label names the fault too.
+    """
+    servers: list[tuple[str, str]] = []
+    rooms: list[tuple[str, str]] = []
+    for key in series:
+        if key.startswith("heat."):
+            prefix = ""
+        elif ".heat." in key and not key.startswith(("probe.", "workflow.", "slo.")):
+            prefix = key[: key.index(".heat.") + 1]
+        else:
+            continue
+        rest = key[len(prefix) + len("heat.") :]
+        owner = f"{prefix[:-1]} " if prefix else ""
+        if rest == "room":
+            rooms.append((f"{owner}room", key))
+            continue
+        for suffix in (".temp_c", ".state"):
+            if rest.endswith(suffix) and len(rest) > len(suffix):
+                name = rest[: -len(suffix)]
+                entry = (owner + name, f"{prefix}heat.{name}")
+                if entry not in servers:
+                    servers.append(entry)
+    return servers, rooms
 
 
 def _bins(values: Sequence[float | None], k: int, reduce: _Reducer) -> list[float | None]:
@@ -147,15 +186,15 @@ class _Chart:
         self.span = max(report.duration_s, self.n * self.res, 1e-9)
         self.k = max(1, math.ceil(self.n / MAX_POINTS))
         self.svg = _Svg()
+        self.room_drawn = False
         self.y = 54.0  # room above the first panel for the fault labels
         self.top = self.y
         self.workflows = _names(self.timeline.series, "workflow", "requests") or _names(
             self.timeline.series, "workflow", "p95_ms"
         )
         self.probes = _names(self.timeline.series, "probe", "success")
-        self.servers = _names(self.timeline.series, "heat", "temp_c") or _names(
-            self.timeline.series, "heat", "state"
-        )
+        self.heat, self.rooms = _heat_names(self.timeline.series)
+        self.servers = [label for label, _ in self.heat]
         self.colour: dict[str, str] = {}
         for i, name in enumerate(self.workflows):
             self.colour["workflow." + name] = PALETTE[i % len(PALETTE)]
@@ -317,15 +356,25 @@ class _Chart:
         self.y += _PANEL_GAP
 
     def heat_panel(self) -> None:
-        lines: list[tuple[list[float | None], str, str]] = []
-        for name in self.servers:
-            temps = self.values(f"heat.{name}.temp_c")
+        lines: list[tuple[list[float | None], str, str, bool]] = []
+        for label, stem in self.heat:
+            temps = self.values(f"{stem}.temp_c")
             if temps is not None:
                 lines.append(
-                    (_bins(temps, self.k, max), self.colour["heat." + name], f"{name} inlet °C")
+                    (
+                        _bins(temps, self.k, max),
+                        self.colour["heat." + label],
+                        f"{label} inlet °C",
+                        False,
+                    )
                 )
+        for label, key in self.rooms:
+            temps = self.values(key)
+            if temps is not None:
+                lines.append((_bins(temps, self.k, max), ROOM_COLOUR, f"{label} °C", True))
         if not lines:
             return
+        self.room_drawn = any(dashed for *_, dashed in lines)
         vals = [v for pts, *_ in lines for v in pts if v is not None]
         lo = math.floor(min(vals, default=0.0) / 5) * 5
         hi = max(lo + 5, math.ceil(max(vals, default=40.0) / 5) * 5)
@@ -335,9 +384,9 @@ class _Chart:
             return top + _PANEL_H * (1 - (v - lo) / (hi - lo))
 
         ticks = [(scale(t), f"{t:g} °C") for t in (lo, (lo + hi) / 2, hi)]
-        self._frame("Server inlet temperature", ticks)
-        for pts, colour, label in lines:
-            self._line(pts, scale, colour, label)
+        self._frame("Server inlet temperature (room dashed)", ticks)
+        for pts, colour, label, dashed in lines:
+            self._line(pts, scale, colour, label, dashed)
         self.y += _PANEL_GAP
 
     # -- strips ---------------------------------------------------------------------------
@@ -393,8 +442,8 @@ class _Chart:
             values = self.values(key)
             if values is not None:
                 rows.append((key, [_flag_cell(v, word) for v in _bins(values, self.k, max)]))
-        for name in self.servers:
-            series = self.timeline.series.get(f"heat.{name}.state")
+        for name, stem in self.heat:
+            series = self.timeline.series.get(f"{stem}.state")
             if series is not None:
                 labels = series.labels or {"0": "normal", "1": "throttled", "2": "shut down"}
                 rows.append(
@@ -577,11 +626,18 @@ def _flag_cell(v: float | None, word: str) -> tuple[str, str] | None:
 
 
 def _state_cell(v: float | None, labels: dict[str, str]) -> tuple[str, str] | None:
+    """A state value (docs/reports.md): 0 normal, 1 to 2 running but slowed (shades deepen
+    with the value: heat's throttled, warning, caution), 2 and above off."""
     if v is None:
         return None
     key = f"{v:g}"
     label = labels.get(key, key)
-    cls = "ok" if v <= 0 else ("warn2" if v < 2 else "bad")
+    if v <= 0:
+        cls = "ok"
+    elif v < 2:
+        cls = f"warn{min(3, max(1, 1 + math.floor((v - 1) * 4 + 1e-9)))}"
+    else:
+        cls = "bad"
     return (cls, label)
 
 
@@ -593,5 +649,6 @@ def render_timeline_svg(report: DrillReport) -> tuple[str, ChartLegend]:
         workflows=[(n, chart.colour["workflow." + n]) for n in chart.workflows],
         probes=[(n, chart.colour["probe." + n]) for n in chart.probes],
         servers=[(n, chart.colour["heat." + n]) for n in chart.servers],
+        room=ROOM_COLOUR if chart.room_drawn else None,
     )
     return svg, legend

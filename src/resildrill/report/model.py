@@ -20,8 +20,10 @@ Timeline series names (the runner produces them, the HTML chart reads them):
 ``workflow.<name>.p95_ms``     ms      95th percentile latency in the bucket
 ``slo.<label>.breached``       flag    1 while the SLO is breached
 ``outage`` / ``degraded``      flag    1 during outage / any SLO breached
+``heat.room``                  °C      the room's temperature (heat faults)
 ``heat.<server>.temp_c``       °C      inlet temperature of a server (heat faults)
-``heat.<server>.state``        state   0 normal, 1 throttled, 2 shut down (see ``labels``)
+``heat.<server>.state``        state   0 normal, 1 throttled, 2 shut down; in between
+                                       and above refine them (``labels`` names each)
 =============================  ======  ================================================
 
 Mark kinds: ``baseline_start``, ``baseline_end``, ``inject_requested``, ``injected``,
@@ -228,7 +230,7 @@ class Series(_Part):
 
     unit: str
     values: list[float | None]
-    #: For state series: value (as a string) -> label, e.g. {"2": "shut down"}.
+    #: For state series: value (as ``f"{v:g}"``) -> label, e.g. {"2": "shut down"}.
     labels: dict[str, str] | None = None
 
 

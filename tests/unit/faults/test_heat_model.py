@@ -15,7 +15,10 @@ from resildrill.faults.heat.model import (
     BAND_HYSTERESIS_C,
     OFF_STATES,
     ON_STATES,
+    REPORT_CODE,
+    REPORT_LABELS,
     STATE_CODE,
+    STATES,
     THROTTLED_STATES,
     Schedule,
     scaling_warnings,
@@ -148,8 +151,45 @@ def test_table_and_warnings_and_series_shapes() -> None:
     assert len(rows) == len(s.events) + 1
     series = heat_series(spec)
     assert len(series["heat.room"]["values"]) == 2401  # type: ignore[arg-type]
-    assert set(series) >= {"heat.room", "heat.a.inlet", "heat.a.state"}
+    assert set(series) >= {"heat.room", "heat.a.temp_c", "heat.a.state"}
     assert isinstance(scaling_warnings(s, 1e6), list)
+
+
+def test_series_are_the_report_timeline_shape() -> None:
+    """Planned and observed heat series load as the report's timeline series, as documented.
+
+    docs/reports.md: ``heat.<server>.temp_c`` in °C, ``heat.<server>.state`` 0 normal, from 1
+    to 2 running but slowed, 2 and above off, ``labels`` a dict of value -> name.
+    """
+    from resildrill.report.model import Timeline
+
+    spec = make_spec()
+    actions: list[dict[str, object]] = [
+        {"at_s": 3.0, "server": "a", "state": "throttled", "action": "throttled"},
+        {"at_s": 5.0, "server": "a", "state": "lost", "action": "lost"},
+    ]
+    raw = heat_series(spec, start_s=1.0, n_buckets=2500, actions=actions)
+    timeline = Timeline.model_validate({"resolution_s": 0.1, "series": raw})
+    names = set(timeline.series)
+    assert {f"heat.{n}.temp_c" for n in "abc"} <= names
+    assert not any(k.endswith(".inlet") for k in names)
+    state = timeline.series["heat.a.state"]
+    assert state.unit == "state" and state.labels == REPORT_LABELS
+    assert set(REPORT_LABELS.values()) == set(STATES)
+    seen = {v for v in state.values if v is not None}
+    assert {0.0, 1.0} <= seen and max(seen) >= 2.0, "a reaches an off state in the example"
+    for v in seen:
+        assert state.labels[f"{v:g}"] in STATES  # the chart looks labels up this way
+    # the report's meaning of a value: 0 normal, [1, 2) on but slowed, >= 2 off
+    for name, code in REPORT_CODE.items():
+        assert (code == 0) == (name == "normal")
+        assert (1 <= code < 2) == (name in THROTTLED_STATES)
+        assert (code >= 2) == (name in OFF_STATES)
+    assert [REPORT_CODE[s] for s in STATES] == sorted(REPORT_CODE.values())
+    observed = timeline.series["heat.a.observed_state"]
+    assert observed.labels == REPORT_LABELS
+    assert observed.values[29] == 0.0 and observed.values[30] == 1.0
+    assert observed.values[50] == REPORT_CODE["lost"]
 
 
 def test_short_scaled_intervals_are_warned() -> None:
@@ -321,9 +361,9 @@ def test_series_align_to_the_run_timeline_and_observed_states_follow_actions() -
     observed = heat_series(spec, start_s=2.0, n_buckets=150, actions=actions)
     values = observed["heat.a.observed_state"]["values"]
     assert isinstance(values, list)
-    assert values[29] == STATE_CODE["normal"]
-    assert values[30] == STATE_CODE["throttled"]
-    assert values[50] == STATE_CODE["shutdown"] and values[-1] == STATE_CODE["shutdown"]
+    assert values[29] == REPORT_CODE["normal"]
+    assert values[30] == REPORT_CODE["throttled"]
+    assert values[50] == REPORT_CODE["shutdown"] and values[-1] == REPORT_CODE["shutdown"]
 
 
 def test_the_example_heatwave_drill_plays_the_story_it_tells() -> None:

@@ -143,20 +143,83 @@ def test_long_series_are_downsampled_for_the_page_only(example_data: dict[str, A
     assert len(report.timeline.series["workflow.nurse_observations.p95_ms"].values) == n
 
 
-def test_heat_curves_and_states_are_drawn(example_data: dict[str, Any]) -> None:
-    """Heat series add a temperature panel and a state strip per server."""
-    n = 600
-    series = example_data["timeline"]["series"]
-    series["heat.rack-a1.temp_c"] = {"unit": "°C", "values": [24 + i / 20 for i in range(n)]}
-    series["heat.rack-a1.state"] = {
-        "unit": "state",
-        "values": [0.0] * 300 + [1.0] * 200 + [2.0] * 100,
-        "labels": {"0": "normal", "1": "throttled", "2": "protective shutdown"},
+def _heat_spec(**over: Any) -> Any:
+    """A 40 s chiller trip: both servers throttle and shut down, rack-a1 is then lost."""
+    from resildrill.faults.heat.spec import HeatFaultSpec
+
+    doc: dict[str, Any] = {
+        "id": "hw",
+        "kind": "heat",
+        "at": "0s",
+        "duration": "40s",
+        "time_scale": 60,
+        "room": {
+            "preset": "chiller-trip",
+            "rate": "high-density",
+            "other_load": 0.9,
+            "cooling_restored_at": "20m",
+        },
+        "servers": {
+            "rack-a1": {"class": "a2-volume", "rack_offset": 3, "hardware_loss_after": "2m"},
+            "rack-b2": {"class": "a2-volume", "rack_offset": -1},
+        },
     }
+    return HeatFaultSpec.model_validate({**doc, **over})
+
+
+def test_heat_curves_and_states_are_drawn(example_data: dict[str, Any]) -> None:
+    """A heat fault's own series (as the pipeline stores them) draw the temperature panel,
+    room and inlet curves, and a state strip per server naming the model's states."""
+    from resildrill.faults.heat import heat_series
+    from resildrill.faults.heat.model import simulate
+
+    spec = _heat_spec()
+    series = example_data["timeline"]["series"]
+    series.update(heat_series(spec, start_s=10.0, n_buckets=600))
     html = render_html.render_text(DrillReport.model_validate(example_data))
     assert "Server inlet temperature" in html
-    assert "rack-a1 state" in html
-    assert "protective shutdown" in html
+    titles = re.findall(r'<path class="series" d="[^"]+"[^>]*><title>([^<]+)</title>', html)
+    assert {"rack-a1 inlet °C", "rack-b2 inlet °C", "room °C"} <= set(titles)
+    assert re.search(r'stroke="#555555" stroke-dasharray="4 3"><title>room °C', html)
+    assert "rack-a1 state" in html and "rack-b2 state" in html
+    states = {e.state for e in simulate(spec).events if e.server == "rack-a1"}
+    assert states == {"throttled", "warning", "caution", "shutdown", "lost"}
+    strips = re.findall(r'<rect class="(\w+)"[^>]*><title>rack-a1 state: ([\w-]+),', html)
+    shown = dict((state, cls) for cls, state in strips)
+    assert shown == {
+        "normal": "ok",
+        "throttled": "warn1",
+        "warning": "warn2",
+        "caution": "warn3",
+        "shutdown": "bad",
+        "lost": "bad",
+    }
+    assert "room temperature" in " ".join(parse(html).text)  # its legend entry
+
+
+def test_two_heat_faults_each_get_their_curves(example_data: dict[str, Any]) -> None:
+    """With two heat faults the pipeline prefixes each key with the fault id."""
+    from resildrill.faults.heat import heat_series
+
+    series = example_data["timeline"]["series"]
+    for fid, start in (("hw1", 5.0), ("hw2", 30.0)):
+        for key, value in heat_series(_heat_spec(id=fid), start_s=start, n_buckets=600).items():
+            series[f"{fid}.{key}"] = value
+    html = render_html.render_text(DrillReport.model_validate(example_data))
+    titles = set(re.findall(r'<path class="series" d="[^"]+"[^>]*><title>([^<]+)</title>', html))
+    assert {"hw1 rack-a1 inlet °C", "hw2 rack-b2 inlet °C", "hw1 room °C", "hw2 room °C"} <= titles
+    assert "hw2 rack-a1 state" in html
+
+
+def test_state_strip_without_labels_uses_the_documented_codes(
+    example_data: dict[str, Any],
+) -> None:
+    """A producer's state series without labels reads 0 normal, 1 throttled, 2 shut down."""
+    series = example_data["timeline"]["series"]
+    series["heat.pump.state"] = {"unit": "state", "values": [0.0] * 300 + [1.0] * 200 + [2.0] * 100}
+    html = render_html.render_text(DrillReport.model_validate(example_data))
+    assert re.search(r'<rect class="bad"[^>]*><title>pump state: shut down,', html)
+    assert "Server inlet temperature" not in html  # no temperatures: no panel
 
 
 def test_fault_recovered_without_breach_still_gets_a_marker(

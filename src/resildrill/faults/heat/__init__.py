@@ -33,10 +33,12 @@ def heat_series(
 ) -> dict[str, dict[str, object]]:
     """Report timeline series for one heat fault, bucket ``i`` = ``[i*0.1 s, (i+1)*0.1 s)``.
 
-    Planned, from the model: ``heat.room`` and ``heat.<server>.inlet`` (°C), and
-    ``heat.<server>.state`` (state codes; ``labels`` names them), None outside the fault
-    (``start_s`` is its ``injected_at_s``). Observed, when the run's ``actions`` are given:
-    ``heat.<server>.observed_state``. With two heat faults, prefix the keys with the fault id.
+    Named and shaped as the report's timeline wants (docs/reports.md): planned, from the
+    model, ``heat.room`` and ``heat.<server>.temp_c`` (°C), and ``heat.<server>.state``
+    (``model.REPORT_CODE`` values; ``labels`` maps each value, as a string, to its state),
+    None outside the fault (``start_s`` is its ``injected_at_s``). Observed, when the run's
+    ``actions`` are given: ``heat.<server>.observed_state``, coded the same way. With two
+    heat faults, prefix the keys with the fault id.
     """
     from resildrill.faults.heat.model import observed_states, series
 

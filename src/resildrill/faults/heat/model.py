@@ -42,6 +42,19 @@ ON_STATES = frozenset(STATES[:4])
 THROTTLED_STATES = frozenset(("throttled", "warning", "caution"))
 OFF_STATES = frozenset(("shutdown", "power-off", "lost"))
 STATE_CODE = {s: i for i, s in enumerate(STATES)}
+#: A state's value in the report's ``heat.<server>.state`` series (docs/reports.md): 0 normal,
+#: 1 up to 2 running but slowed, 2 and above off; the higher, the worse (a display bin keeps
+#: the worst). ``REPORT_LABELS`` names each value, keyed as the report model wants.
+REPORT_CODE: dict[str, float] = {
+    "normal": 0.0,
+    "throttled": 1.0,
+    "warning": 1.25,
+    "caution": 1.5,
+    "shutdown": 2.0,
+    "power-off": 2.5,
+    "lost": 3.0,
+}
+REPORT_LABELS: dict[str, str] = {f"{code:g}": state for state, code in REPORT_CODE.items()}
 #: °C an on-server must fall below a band's threshold before it drops out of that band.
 BAND_HYSTERESIS_C = 1.0
 
@@ -399,9 +412,12 @@ def series(
 ) -> dict[str, dict[str, object]]:
     """The planned room/inlet temperatures and server states per ``resolution_s`` bucket.
 
-    Bucket ``i`` covers real time ``[i * resolution_s, (i + 1) * resolution_s)`` of a timeline
-    in which the fault was injected at ``start_s``; buckets before the injection or after the
-    fault's span are None. ``n_buckets`` defaults to the end of the fault's span.
+    Keys and shapes are the report's (docs/reports.md, ``resildrill.report.model.Series``):
+    ``heat.room`` and ``heat.<server>.temp_c`` in °C, ``heat.<server>.state`` as
+    ``REPORT_CODE`` values with ``labels`` a dict naming each value. Bucket ``i`` covers real
+    time ``[i * resolution_s, (i + 1) * resolution_s)`` of a timeline in which the fault was
+    injected at ``start_s``; buckets before the injection or after the fault's span are None.
+    ``n_buckets`` defaults to the end of the fault's span.
     """
     end_s = start_s + schedule.real(schedule.horizon_s)
     n = n_buckets if n_buckets is not None else math.floor(end_s / resolution_s + 1e-9) + 1
@@ -416,14 +432,14 @@ def series(
         "heat.room": {"unit": "°C", "values": [s and s.room_c for s in picks]}
     }
     for name in schedule.profiles:
-        out[f"heat.{name}.inlet"] = {
+        out[f"heat.{name}.temp_c"] = {
             "unit": "°C",
             "values": [s and s.inlet_c[name] for s in picks],
         }
         out[f"heat.{name}.state"] = {
             "unit": "state",
-            "labels": list(STATES),
-            "values": [None if s is None else STATE_CODE[s.state[name]] for s in picks],
+            "labels": dict(REPORT_LABELS),
+            "values": [None if s is None else REPORT_CODE[s.state[name]] for s in picks],
         }
     return out
 
@@ -440,18 +456,18 @@ def observed_states(
     out: dict[str, dict[str, object]] = {}
     servers = sorted({str(a["server"]) for a in actions if a.get("server")})
     for name in servers:
-        values: list[int | None] = [STATE_CODE["normal"]] * n_buckets
+        values: list[float | None] = [REPORT_CODE["normal"]] * n_buckets
         for a in sorted(
-            (a for a in actions if a.get("server") == name and a.get("state") in STATE_CODE),
+            (a for a in actions if a.get("server") == name and a.get("state") in REPORT_CODE),
             key=lambda a: float(a.get("at_s") or 0.0),  # type: ignore[arg-type]
         ):
             first = math.floor(float(a.get("at_s") or 0.0) / resolution_s + 1e-9)  # type: ignore[arg-type]
-            code = STATE_CODE[str(a["state"])]
+            code = REPORT_CODE[str(a["state"])]
             for i in range(max(0, first), n_buckets):
                 values[i] = code
         out[f"heat.{name}.observed_state"] = {
             "unit": "state",
-            "labels": list(STATES),
+            "labels": dict(REPORT_LABELS),
             "values": values,
         }
     return out

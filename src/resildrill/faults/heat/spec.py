@@ -10,11 +10,15 @@ read these values.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from resildrill.drill.model import Duration, FaultSpec, Frozen, TargetSpec
+from resildrill.drill.model import Duration, FaultSpec, Frozen, TargetSpec, format_duration
+
+if TYPE_CHECKING:
+    from resildrill.drill.model import DrillSpec, ManualStep
 
 # --- presets ------------------------------------------------------------------------------
 
@@ -263,11 +267,38 @@ class HeatFaultSpec(FaultSpec):
         resolve(self)
         return self
 
-    def drill_warnings(self, target: TargetSpec | None) -> list[str]:
-        """What `validate` warns about: scaled intervals shorter than real restarts, etc."""
+    def drill_warnings(
+        self, target: TargetSpec | None, drill: DrillSpec | None = None
+    ) -> list[str]:
+        """What `validate` warns about: scaled intervals shorter than real restarts, etc.,
+        and, given the drill, servers that can be lost with no repair step to wait for."""
         from resildrill.faults.heat import heat_warnings
 
-        return heat_warnings(self, target)
+        out = heat_warnings(self, target)
+        if drill is not None:
+            out += self.repair_warnings(drill.manual)
+        return out
+
+    def repair_warnings(self, manual: Sequence[ManualStep]) -> list[str]:
+        """A server that can be lost (``hardware_loss_after``) stays off until the fault's
+        end; without a manual step inside the fault (``at`` <= step < ``at + duration``) to
+        hold that end, it comes back with no repair confirmed. A step at the end itself is
+        too late: the runner reverts before it asks."""
+        losable = sorted(n for n, s in self.servers.items() if s.hardware_loss_after is not None)
+        if not losable or self.duration is None:
+            return []
+        end = self.at + self.duration
+        if any(self.at <= m.at < end for m in manual):
+            return []
+        names = ", ".join(repr(n) for n in losable)
+        return [
+            f"{'server' if len(losable) == 1 else 'servers'} {names} can be lost "
+            f"(hardware_loss_after) but no manual step falls between this fault's start "
+            f"({format_duration(self.at)}) and its end ({format_duration(end)}): a lost server "
+            "comes back at the end with no repair confirmed; add the operator's repair step "
+            f"just before {format_duration(end)} (a manual step holds the schedule until it "
+            "is answered)"
+        ]
 
     @property
     def horizon_model_s(self) -> float:
