@@ -118,7 +118,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
-    """Pids the locator finds right now (live, not zombies), excluding this process tree."""
+    """Pids the locator finds right now (live, not zombies), excluding this process and its
+    ancestors. Not its descendants: `resildrill demo` starts the system it drills."""
     own = _ancestors(os.getpid())
     pids: list[int] = []
     if locator.pid is not None:
@@ -190,8 +191,13 @@ class ProcessFaultBackend:
         for pid in pids:
             if pid in ctx.protected_pids:
                 problems.append(f"pid {pid} belongs to resildrill itself")
-            elif not os.access(f"/proc/{pid}", os.R_OK):
-                problems.append(f"pid {pid}: no permission to inspect")
+                continue
+            try:
+                os.kill(pid, 0)  # signal 0: may this user signal it? (delivers nothing)
+            except PermissionError:
+                problems.append(f"pid {pid}: no permission to signal it (run as its owner)")
+            except ProcessLookupError:
+                problems.append(f"pid {pid}: gone")
         return problems
 
     def prepare(self, spec: FaultSpec, ctx: FaultContext) -> Recipe:
