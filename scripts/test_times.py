@@ -32,6 +32,9 @@ AREAS = [
     ("analysis", "runner + loader (issue 2)"),
     ("runner", "runner + loader (issue 2)"),
     ("demo", "runner + loader (issue 2)"),
+    ("manual_steps", "runner + loader (issue 2)"),
+    ("preflight", "runner + loader (issue 2)"),
+    ("signals", "runner + loader (issue 2)"),
 ]
 
 
