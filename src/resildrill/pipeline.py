@@ -114,7 +114,11 @@ def judge(record: RunRecord, upto_s: float | None = None) -> Analysis:
             results.append((fr, None))
     summary = rec.summarise(outage, degraded, min(base_end, n), n)
     gates = verdict.evaluate_gates(
-        spec.gates, [(fr.spec.id, r) for fr, r in results if r is not None], summary
+        spec.gates,
+        [(fr.spec.id, r) for fr, r in results if r is not None],
+        summary,
+        load=_load_figures(record, breaches),
+        integrity=record.integrity,
     )
     return Analysis(n, breaches, degraded, outage, baselines, results, summary, gates, warnings)
 
@@ -222,13 +226,19 @@ def _series_json(record: RunRecord, analysis: Analysis, registry: FaultRegistry)
 def clinical_impact(record: RunRecord, analysis: Analysis) -> dict[str, Any] | None:
     """report.json ``load``: the driver's totals plus, per workflow, the seconds its SLOs were
     breached (``wait_beyond_slo_s``: time clinicians of that workflow waited beyond the SLO)."""
+    return _load_figures(record, analysis.breaches)
+
+
+def _load_figures(record: RunRecord, breaches: dict[str, list[bool]]) -> dict[str, Any] | None:
+    """report.json ``load`` from the driver's summary and the SLO breaches (the gates read
+    the same figures the report shows)."""
     if record.load is None:
         return None
     load = dict(record.load)
     by = {k: dict(v) for k, v in load.get("by_workflow", {}).items()}
     for slo in record.drill.spec.slos:
         if slo.workflow and slo.workflow in by:
-            flags = analysis.breaches.get(slo.label, [])
+            flags = breaches.get(slo.label, [])
             waited = sum(flags) * RESOLUTION_S
             prev = by[slo.workflow].get("wait_beyond_slo_s") or 0.0
             by[slo.workflow]["wait_beyond_slo_s"] = round(max(prev, waited), 3)
@@ -446,6 +456,7 @@ def build_report(
         "integrity": record.integrity,
         "gates": [
             {"name": g.name, "limit": g.limit, "value": g.value, "passed": g.passed}
+            | ({"reason": g.reason} if g.reason else {})
             for g in analysis.gates
         ],
         "warnings": analysis.warnings,

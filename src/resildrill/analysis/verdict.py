@@ -12,14 +12,27 @@ gives no result, nor does ``all_faults_recovered: false`` (the drill turned it o
 * ``max_outage`` / ``max_degraded``: ``summary.outage_s`` / ``summary.degraded_s``.
 * ``max_relapses``: the sum of relapses over all faults.
 * ``min_availability``: ``summary.availability``.
+* ``max_writes_lost`` / ``max_writes_duplicated``: report.json ``integrity``. When the
+  read-back could not verify every write (``writes_unverifiable`` > 0) or did not run
+  (no ``integrity``), the gate fails and says so: a write nobody could read back is never
+  counted as safe.
+* ``max_failed_actions``: one result per workflow, ``max_failed_actions.<workflow>``, from
+  ``load.by_workflow.<workflow>.failed_actions``: every mapped workflow (one the load did
+  not play failed 0 actions), or for a single number every workflow the load played.
+  No load figures: the gate fails, value ``None``.
+* ``max_wait_beyond_slo``: the largest ``load.by_workflow.*.wait_beyond_slo_s``; no
+  workflow with a measured wait: value ``None``, failed.
 
-Limits are inclusive (``value <= limit``, ``availability >= limit``), compared with a
-tolerance of 1 µs so that a value rounded to milliseconds never fails its own limit.
+Failed results may carry a ``reason`` (the sentence renderers show). Limits are inclusive
+(``value <= limit``, ``availability >= limit``), compared with a tolerance of 1 µs so
+that a value rounded to milliseconds never fails its own limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from resildrill.analysis.recovery import RecoveryResult, Summary
 from resildrill.drill.model import Gates
@@ -37,6 +50,7 @@ class GateResult:
     limit: float | bool | None
     value: float | bool | None
     passed: bool
+    reason: str | None = None
 
 
 def _at_most(name: str, limit: float, value: float | None) -> GateResult:
@@ -44,10 +58,84 @@ def _at_most(name: str, limit: float, value: float | None) -> GateResult:
     return GateResult(name, limit, value, passed)
 
 
-def evaluate_gates(
-    gates: Gates, faults: list[tuple[str, RecoveryResult]], summary: Summary
+def _writes_gate(
+    name: str, limit: int, figure: str, integrity: Mapping[str, Any] | None
+) -> GateResult:
+    what = figure.removeprefix("writes_") + " writes"
+    if integrity is None:
+        why = f"writes were not read back (no integrity check ran), so {what} cannot be ruled out"
+        return GateResult(name, limit, None, False, why)
+    value = int(integrity.get(figure) or 0)
+    unverifiable = int(integrity.get("writes_unverifiable") or 0)
+    if unverifiable:
+        acknowledged = int(integrity.get("writes_acknowledged") or 0)
+        why = (
+            f"{unverifiable} of {acknowledged} acknowledged writes could not be read back, "
+            f"so {what} cannot be ruled out ({value} found, limit {limit})"
+        )
+        return GateResult(name, limit, value, False, why)
+    return GateResult(name, limit, value, value <= limit)
+
+
+def _failed_actions_gates(
+    limit: int | dict[str, int], load: Mapping[str, Any] | None
 ) -> list[GateResult]:
-    """One result per configured gate, in the order of the ``Gates`` fields."""
+    by: Mapping[str, Any] | None = load.get("by_workflow") if load is not None else None
+    if isinstance(limit, dict):
+        limits = dict(sorted(limit.items()))
+    elif by:
+        limits = {wf: limit for wf in sorted(by)}
+    else:
+        why = "no clinician actions were measured (no load figures)"
+        return [GateResult("max_failed_actions", limit, None, False, why)]
+    out = []
+    for wf, most in limits.items():
+        name = f"max_failed_actions.{wf}"
+        if by is None:
+            why = f"no clinician load figures, so failed actions of {wf} are unknown"
+            out.append(GateResult(name, most, None, False, why))
+            continue
+        figures = by.get(wf)
+        value = 0 if figures is None else figures.get("failed_actions")  # not played: none
+        if value is None:
+            why = f"failed actions of {wf} were not measured"
+            out.append(GateResult(name, most, None, False, why))
+        else:
+            out.append(GateResult(name, most, int(value), int(value) <= most))
+    return out
+
+
+def _wait_gate(limit: float, load: Mapping[str, Any] | None) -> GateResult:
+    by: Mapping[str, Any] = (load or {}).get("by_workflow") or {}
+    waits = {
+        wf: float(f["wait_beyond_slo_s"])
+        for wf, f in by.items()
+        if f.get("wait_beyond_slo_s") is not None
+    }
+    if not waits:
+        why = "no workflow's wait beyond its SLO was measured (no load figures for them)"
+        return GateResult("max_wait_beyond_slo", limit, None, False, why)
+    worst = max(sorted(waits), key=lambda wf: waits[wf])
+    result = _at_most("max_wait_beyond_slo", limit, waits[worst])
+    if result.passed:
+        return result
+    why = f"clinicians of {worst} waited {waits[worst]:g} s beyond the SLO (limit {limit:g} s)"
+    return GateResult(result.name, limit, waits[worst], False, why)
+
+
+def evaluate_gates(
+    gates: Gates,
+    faults: list[tuple[str, RecoveryResult]],
+    summary: Summary,
+    *,
+    load: Mapping[str, Any] | None = None,
+    integrity: Mapping[str, Any] | None = None,
+) -> list[GateResult]:
+    """One result per configured gate, in the order of the ``Gates`` fields.
+
+    ``load`` and ``integrity`` are report.json's ``load`` (with ``wait_beyond_slo_s`` per
+    workflow) and ``integrity``; None when the run has none.
+    """
     results = [r for _, r in faults]
     out: list[GateResult] = []
     if gates.all_faults_recovered:
@@ -77,6 +165,15 @@ def evaluate_gates(
         limit = gates.min_availability
         value = summary.availability
         out.append(GateResult("min_availability", limit, value, value >= limit - _TOLERANCE))
+    if gates.max_writes_lost is not None:
+        out.append(_writes_gate("max_writes_lost", gates.max_writes_lost, "writes_lost", integrity))
+    if gates.max_writes_duplicated is not None:
+        most = gates.max_writes_duplicated
+        out.append(_writes_gate("max_writes_duplicated", most, "writes_duplicated", integrity))
+    if gates.max_failed_actions is not None:
+        out += _failed_actions_gates(gates.max_failed_actions, load)
+    if gates.max_wait_beyond_slo is not None:
+        out.append(_wait_gate(gates.max_wait_beyond_slo, load))
     return out
 
 

@@ -10,6 +10,7 @@ the loader combines into one discriminated union on ``kind``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -18,11 +19,15 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 API_VERSION = "resildrill/v1"
 
@@ -436,8 +441,44 @@ class RegressionGate(Frozen):
     min_change: Duration = Field(default=0.2, description="smallest change (time figures)")
 
 
+Count = Annotated[int, Field(ge=0)]
+
+#: One limit for every workflow, or workflow -> limit (errors come from the form written).
+PerWorkflowCount = Annotated[
+    Annotated[Count, Tag("number")] | Annotated[dict[str, Count], Tag("mapping")],
+    Discriminator(lambda v: "mapping" if isinstance(v, dict) else "number"),
+]
+
+#: The built-in personas' workflows (``resildrill.load.sizing.PERSONAS`` plays them; a unit
+#: test keeps the two equal). Here so a drill can be checked without the load layer.
+BUILTIN_WORKFLOWS: tuple[str, ...] = (
+    "obs_round",
+    "drug_round",
+    "doctor",
+    "pharmacist",
+    "ed_triage",
+    "bed_manager",
+)
+
+#: Gates measured from clinician load: a drill without ``load`` can never measure them.
+LOAD_GATES: tuple[str, ...] = (
+    "max_writes_lost",
+    "max_writes_duplicated",
+    "max_failed_actions",
+    "max_wait_beyond_slo",
+)
+
+
 class Gates(Frozen):
-    """Thresholds that turn a completed drill into exit code 0 or 1."""
+    """Thresholds that turn a completed drill into exit code 0 or 1.
+
+    The clinical gates read report.json ``integrity`` and ``load.by_workflow`` and need a
+    ``load`` section: ``max_writes_lost`` / ``max_writes_duplicated`` (0 is the clinical
+    expectation: an acknowledged write must never vanish or be doubled; they fail when the
+    read-back could not verify every write), ``max_failed_actions`` (one number for every
+    workflow, or workflow -> number) and ``max_wait_beyond_slo`` (the worst workflow's time
+    beyond its SLO).
+    """
 
     all_faults_recovered: bool = True
     max_time_to_recover: Duration | None = None
@@ -446,17 +487,61 @@ class Gates(Frozen):
     max_degraded: Duration | None = None
     max_relapses: int | None = Field(default=None, ge=0)
     min_availability: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_writes_lost: int | None = Field(
+        default=None, ge=0, description="acknowledged writes not found on read-back (use 0)"
+    )
+    max_writes_duplicated: int | None = Field(
+        default=None, ge=0, description="acknowledged creates found more than once (use 0)"
+    )
+    max_failed_actions: PerWorkflowCount | None = Field(
+        default=None,
+        description="failed clinical actions: one limit for every workflow, or workflow -> limit",
+    )
+    max_wait_beyond_slo: Duration | None = Field(
+        default=None, description="time clinicians of the worst workflow waited beyond its SLO"
+    )
     regression: RegressionGate | None = Field(
         default=None, description="fail when worse than this drill's recent runs"
     )
+
+    def load_problems(
+        self, load: LoadSpec | None, slo_workflows: list[str]
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        """(location below ``gates``, message) for clinical gates the drill cannot measure."""
+        used = [name for name in LOAD_GATES if getattr(self, name) is not None]
+        if load is None:
+            return [
+                ((name,), f"{name} is measured from clinician load: add a 'load' section")
+                for name in used
+            ]
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if self.max_wait_beyond_slo is not None and not slo_workflows:
+            message = "max_wait_beyond_slo is measured against workflow SLOs: add one to slos"
+            problems.append((("max_wait_beyond_slo",), message))
+        if isinstance(self.max_failed_actions, dict):
+            if load.workflows:
+                known = sorted(load.workflows)
+            elif load.locustfile:
+                return problems  # the user's own locustfile names its workflows
+            else:
+                known = sorted(BUILTIN_WORKFLOWS)
+            for name in self.max_failed_actions:
+                if name not in known:
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    message = f"unknown workflow {name!r}{hint}; the load plays: {', '.join(known)}"
+                    problems.append((("max_failed_actions", name), message))
+        return problems
 
 
 class HaltCondition(Frozen):
     """Stop the drill and revert everything when clinicians are hurt more than agreed.
 
     Either ``when`` (a condition on a probe or workflow, e.g. ``error_rate > 0.5``) holding
-    for ``for``, or more than ``failed_actions`` failed requests in a workflow since the first
-    injection. Checked at timeline resolution (100 ms).
+    for ``for``, or more than ``failed_actions`` failed clinical actions in a workflow since
+    the first injection (an action is one task of a persona, such as one patient's set of
+    observations, and fails when any of its requests failed; counted by its start time).
+    Checked at timeline resolution (100 ms).
     """
 
     name: str | None = None
@@ -475,7 +560,7 @@ class HaltCondition(Frozen):
         if (self.when is None) == (self.failed_actions is None):
             raise ValueError("a halt condition needs exactly one of 'when' or 'failed_actions'")
         if self.failed_actions is not None and self.workflow is None:
-            raise ValueError("'failed_actions' counts a workflow's failed requests")
+            raise ValueError("'failed_actions' counts a workflow's failed clinical actions")
         return self
 
     @property
@@ -561,4 +646,24 @@ class DrillSpec(Frozen):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"fault and manual step ids must be unique: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _gates_measurable(self) -> DrillSpec:
+        """Clinical gates need the load that measures them; located at the gate itself."""
+        slo_workflows = [s.workflow for s in self.slos if s.workflow]
+        problems = self.gates.load_problems(self.load, slo_workflows)
+        if problems:
+            raise ValidationError.from_exception_data(
+                "Drill",
+                [
+                    InitErrorDetails(
+                        type="value_error",
+                        loc=("gates", *loc),
+                        input=getattr(self.gates, str(loc[0])),
+                        ctx={"error": ValueError(message)},
+                    )
+                    for loc, message in problems
+                ],
+            )
         return self

@@ -6,7 +6,7 @@ The public, locust-free API the runner uses (see docs/load.md): :class:`LoadDriv
 processes, because importing locust monkey-patches the process with gevent (P11).
 """
 
-from resildrill.load.driver import LoadBucket, LoadDriver, apply_buckets
+from resildrill.load.driver import LoadBucket, LoadDriver, WorkflowSeries, apply_buckets
 from resildrill.load.integrity import IntegrityResult
 
-__all__ = ["IntegrityResult", "LoadBucket", "LoadDriver", "apply_buckets"]
+__all__ = ["IntegrityResult", "LoadBucket", "LoadDriver", "WorkflowSeries", "apply_buckets"]

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,9 +42,17 @@ from resildrill.load import sizing
 from resildrill.load.integrity import IntegrityResult
 from resildrill.load.stream import FLUSH_INTERVAL_S, decode, index_of
 from resildrill.observe.histogram import LatencyHistogram
-from resildrill.observe.metrics import RESOLUTION_S, TimeSeries
+from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries
 
-__all__ = ["IntegrityResult", "LoadBucket", "LoadDriver", "apply_buckets", "child_config"]
+__all__ = [
+    "IntegrityResult",
+    "LoadBucket",
+    "LoadDriver",
+    "WorkflowSeries",
+    "apply_buckets",
+    "child_config",
+    "workflow_series",
+]
 
 _LOCUSTFILES = Path(__file__).parent / "locustfiles"
 _PR_SET_PDEATHSIG = 1
@@ -92,11 +100,59 @@ class WorkflowTotals:
         }
 
 
+@dataclass
+class WorkflowSeries(SourceSeries):
+    """A workflow's requests per 100 ms bucket, plus the clinical actions started in it.
+
+    An action is one task of a persona (one patient's observations, one drug round
+    entry), failed when any of its requests failed (``users.ClinicalUser.action``); it is
+    dated by its start like a request. ``actions_failed`` is what the ``failed_actions``
+    halt condition counts.
+    """
+
+    actions: list[int] = field(default_factory=list)
+    actions_failed: list[int] = field(default_factory=list)
+
+    def _grow(self, n: int) -> None:
+        super()._grow(n)
+        if n > len(self.actions):
+            extra = n - len(self.actions)
+            self.actions.extend([0] * extra)
+            self.actions_failed.extend([0] * extra)
+
+    def add_actions(self, i: int, actions: int, failed: int) -> None:
+        """Merge a bucket's action counts (a delta, like :meth:`add_bucket`)."""
+        if i < 0:
+            return
+        self._grow(i + 1)
+        self.actions[i] += actions
+        self.actions_failed[i] += failed
+
+
+def workflow_series(series: TimeSeries, workflow: str) -> WorkflowSeries:
+    """The workflow's series in ``series``, created (or upgraded from a plain one) on use."""
+    current = series.sources.get(workflow)
+    if isinstance(current, WorkflowSeries):
+        return current
+    ws = WorkflowSeries(name=workflow, source="workflow")
+    if current is not None:
+        ws.counts, ws.failures, ws.latency = current.counts, current.failures, current.latency
+        ws._grow(len(current.counts))
+    series.sources[workflow] = ws
+    return ws
+
+
 def apply_buckets(series: TimeSeries, buckets: Iterable[LoadBucket]) -> None:
-    """Merge buckets into ``series``: one ``source="workflow"`` SourceSeries per workflow."""
+    """Merge buckets into ``series``: one :class:`WorkflowSeries` (``source="workflow"``)
+    per workflow, with its requests and its clinical actions."""
     for b in buckets:
+        if not (b.count or b.actions):
+            continue
+        ws = workflow_series(series, b.workflow)
         if b.count:
-            series.source(b.workflow, "workflow").add_bucket(b.index, b.count, b.failures, b.hist)
+            ws.add_bucket(b.index, b.count, b.failures, b.hist)
+        if b.actions:
+            ws.add_actions(b.index, b.actions, b.actions_failed)
 
 
 def child_config(

@@ -51,6 +51,7 @@ _GATES: dict[str, tuple[str, str | None]] = {
     "max_writes_lost": ("Acknowledged writes lost", None),
     "max_writes_duplicated": ("Acknowledged writes duplicated", None),
     "max_failed_actions": ("Failed clinical actions", None),
+    "max_wait_beyond_slo": ("Time clinicians waited beyond the SLO, worst workflow", "s"),
     "regression": ("No regression against this drill's recent runs", None),
 }
 

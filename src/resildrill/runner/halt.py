@@ -2,8 +2,11 @@
 
 Deliberately simple and conservative, because a halt protects clinicians: a condition on
 a metric is judged over the trailing ``for`` window ending at the newest bucket that has
-samples; ``failed_actions`` counts a workflow's failures since the first injection.
-Halts are armed only once the first fault has been requested.
+samples; ``failed_actions`` counts a workflow's failed clinical *actions* (not requests:
+an action is one task of a persona, failed when any of its requests failed) started since
+the first injection, from the per-bucket ``actions_failed`` the load driver keeps on each
+workflow's series (``resildrill.load.driver.WorkflowSeries``). Halts are armed only once
+the first fault has been requested.
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ def check_halts(
     first = bucket_index(armed_at_s)
     for cond in conditions:
         source = series.sources.get(cond.probe or cond.workflow or "")
-        if source is None or not source.counts:
+        if source is None:
             continue
         if cond.failed_actions is not None:
-            failed = sum(source.failures[first:])
+            # A workflow series without actions (a locustfile that records none) has none.
+            actions_failed: list[int] = getattr(source, "actions_failed", [])
+            failed = sum(actions_failed[first:])
             if failed > cond.failed_actions:
-                return f"halt: {cond.label} ({failed} failed since the first fault)"
+                return f"halt: {cond.label} ({failed} actions failed since the first fault)"
+            continue
+        if not source.counts:
             continue
         assert cond.when is not None
         last = max((i for i, n in enumerate(source.counts) if n), default=-1)

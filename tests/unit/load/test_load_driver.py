@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from resildrill.drill.model import LoadSpec
-from resildrill.load import LoadDriver, apply_buckets
+from resildrill.load import LoadBucket, LoadDriver, WorkflowSeries, apply_buckets
 from resildrill.load.stream import Bucketer
+from resildrill.observe.histogram import LatencyHistogram
 from resildrill.observe.metrics import TimeSeries
 
 
@@ -93,3 +94,27 @@ def test_runner_and_cli_never_import_locust_or_gevent() -> None:
         "bad = {'gevent', 'locust'} & set(sys.modules); assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_apply_buckets_keeps_clinical_actions_per_workflow() -> None:
+    """Actions and failed actions reach the workflow's series bucket by bucket, even in a
+    bucket without requests (an action starts just before its first request), and a plain
+    series made earlier is upgraded without losing its requests."""
+    series = TimeSeries()
+    series.source("obs_round", "workflow").add(0.05, ok=True, latency_s=0.01)
+    hist = LatencyHistogram()
+    hist.add(0.02)
+    apply_buckets(
+        series,
+        [
+            LoadBucket("obs_round", 3, 0, 0, LatencyHistogram(), actions=2, actions_failed=1),
+            LoadBucket("obs_round", 4, 7, 3, hist),
+            LoadBucket("obs_round", 3, 0, 0, LatencyHistogram(), actions=1, actions_failed=1),
+        ],
+    )
+    s = series.sources["obs_round"]
+    assert isinstance(s, WorkflowSeries) and s.source == "workflow"
+    assert s.counts == [1, 0, 0, 0, 7] and s.failures == [0, 0, 0, 0, 3]
+    assert s.actions == [0, 0, 0, 3, 0] and s.actions_failed == [0, 0, 0, 2, 0]
+    s.padded(8)
+    assert len(s.actions) == len(s.actions_failed) == len(s.counts) == 8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resildrill.drill.model import LoadSpec
+from resildrill.drill.model import BUILTIN_WORKFLOWS, LoadSpec
 from resildrill.load.sizing import PERSONAS, phases_for, users_at, users_for, weights_for
 
 
@@ -39,3 +39,8 @@ def test_ward_round_ramps_up_and_down() -> None:
     counts = [n for _, n in phases]
     assert max(counts) == 20 and counts[0] == 10 and counts[-1] == 10
     assert counts == sorted(counts[:5]) + sorted(counts[5:], reverse=True)
+
+
+def test_drill_model_knows_the_built_in_workflows() -> None:
+    """The drill model checks gate workflow names against the personas the load plays."""
+    assert tuple(p.workflow for p in PERSONAS) == BUILTIN_WORKFLOWS
