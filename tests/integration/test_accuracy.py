@@ -30,13 +30,13 @@ from tests.support.tiny import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(150)]
 
 TOLERANCE_S = 0.150
-SPACING_S = 2.5
+SPACING_S = 2.0
 TRIALS = 5
 PROBE_TIMEOUT_S = 0.2
 
 
 def faults_for(case: str) -> list[dict[str, Any]]:
-    """Five faults of one kind, 2.5 s apart."""
+    """Five faults of one kind, 2 s apart."""
     out = []
     for i in range(TRIALS):
         f: dict[str, Any] = {

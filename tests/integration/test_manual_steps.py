@@ -25,9 +25,11 @@ from resildrill.faults.process import proc_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
-#: Longer than the watchdog's heartbeat limit (3 s): a runner that blocked on the
-#: operator's answer would be fenced and its faults reverted before this.
-OPERATOR_TAKES_S = 4.5
+#: The watchdog's heartbeat limit is cut to 1 s here (RESILDRILL_TEST_STALE_AFTER) and the
+#: operator takes longer: a runner that blocked on the answer would be fenced and its
+#: faults reverted meanwhile.
+OPERATOR_TAKES_S = 2.5
+SHORT_WATCHDOG = {"RESILDRILL_TEST_STALE_AFTER": "1"}
 
 
 def call_ward(timeout: str = "30s") -> dict[str, Any]:
@@ -45,7 +47,7 @@ def test_confirm_from_another_terminal_answers_the_step(web: tuple[Path, int]) -
     write_target(folder, port, recovery="restart")
     drill = write_drill(folder, "held", [process_fault("freeze", "1s")], manual=[call_ward()])
     reports = folder / "reports"
-    runner = start_run(drill, reports)
+    runner = start_run(drill, reports, env=SHORT_WATCHDOG)
     try:
         pid = read_pid(folder / "web.pid") or 0
         assert wait_state(pid, ("T",), 15) is not None
@@ -85,7 +87,7 @@ def test_enter_on_the_runners_terminal_answers_the_step(web: tuple[Path, int]) -
     drill = write_drill(folder, "enter", [process_fault("freeze", "1s")], manual=[call_ward()])
     reports = folder / "reports"
     controller, terminal = pty.openpty()
-    runner = start_run(drill, reports, stdin=terminal)
+    runner = start_run(drill, reports, stdin=terminal, env=SHORT_WATCHDOG)
     os.close(terminal)
     try:
         pid = read_pid(folder / "web.pid") or 0
@@ -110,14 +112,14 @@ def test_unanswered_step_times_out_and_the_drill_goes_on(web: tuple[Path, int]) 
     folder, port = web
     write_target(folder, port, recovery="restart")
     drill = write_drill(
-        folder, "unanswered", [process_fault("freeze", "1s")], manual=[call_ward("4s")]
+        folder, "unanswered", [process_fault("freeze", "1s")], manual=[call_ward("2s")]
     )
-    result = resildrill("run", str(drill), "--out", str(folder / "reports"))
+    result = resildrill("run", str(drill), "--out", str(folder / "reports"), env=SHORT_WATCHDOG)
     assert result.returncode in (0, 1), result.stderr
     report = load_report(run_dir_of(folder / "reports"))
     [step] = report["manual"]
     assert (step["completed"], step["how"]) == (False, "timed out")
-    assert 4.0 <= step["duration_s"] < 5.0
+    assert 2.0 <= step["duration_s"] < 3.0
 
 
 def test_abort_while_a_step_waits(web: tuple[Path, int]) -> None:
@@ -126,11 +128,11 @@ def test_abort_while_a_step_waits(web: tuple[Path, int]) -> None:
     write_target(folder, port, recovery="restart")
     drill = write_drill(folder, "abort-wait", [process_fault("freeze", "1s")], manual=[call_ward()])
     reports = folder / "reports"
-    runner = start_run(drill, reports)
+    runner = start_run(drill, reports, env=SHORT_WATCHDOG)
     try:
         pid = read_pid(folder / "web.pid") or 0
         assert wait_state(pid, ("T",), 15) is not None
-        time.sleep(1.0)
+        time.sleep(OPERATOR_TAKES_S)
         aborted = resildrill("abort", run_dir_of(reports).name, "--reason", "ward busy")
         assert aborted.returncode == 0, aborted.stderr
         _, err = runner.communicate(timeout=30)

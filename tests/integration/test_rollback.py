@@ -91,22 +91,32 @@ def test_forced_crash_then_rollback(
     assert sum(v is not None for v in probe) >= 5  # the baseline's samples survived
 
 
-@pytest.mark.parametrize("trial", range(3))
+@pytest.mark.parametrize("trial", range(4))
 def test_sigkill_at_random_moment_then_rollback(web: tuple[Path, int], trial: int) -> None:
-    """SIGKILL of the runner at a random moment: rollback restores the service."""
+    """SIGKILL of the runner at a random moment while its fault is in place (freeze or
+    kill, seen in /proc): the service stays broken, and rollback restores it."""
     folder, port = web
     faults = FAULTS if trial % 2 == 0 else KILL
     drill = write_drill(folder, f"random-{trial}", faults)
     rng = random.Random(1000 + trial)
+    before = read_pid(folder / "web.pid") or 0
     runner = subprocess.Popen(
         [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(folder / "reports")],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "RESILDRILL_TEST_WATCHDOG": "off"},
     )
-    time.sleep(rng.uniform(1.2, 2.6))  # inside the fault window (baseline is 1 s)
-    runner.kill()
-    runner.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 15
+        while proc_state(before) not in ("T", None, "Z"):  # frozen, or killed
+            assert time.monotonic() < deadline, "the fault was never injected"
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.8))  # inside the 1 s fault window
+    finally:
+        runner.kill()
+        runner.wait(timeout=10)
+    assert not healthy(folder, port), "the fault should outlive its runner"
     run_dir = the_run_dir(folder)
     first = resildrill("rollback", str(run_dir))
     assert first.returncode == 0, first.stdout + first.stderr

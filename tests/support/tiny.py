@@ -123,7 +123,12 @@ def process_fault(action: str, duration: str | None, fault_id: str | None = None
 
 
 def start_run(
-    drill: Path, out: Path, *extra: str, capture: bool = True, stdin: int | None = None
+    drill: Path,
+    out: Path,
+    *extra: str,
+    capture: bool = True,
+    stdin: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[str]:
     """Start `resildrill run` in the background (output captured or discarded; no terminal
     on stdin, so a manual step is answered only by `resildrill confirm` or --yes)."""
@@ -134,6 +139,7 @@ def start_run(
         stdout=pipe,
         stderr=pipe,
         text=True,
+        env={**os.environ, **(env or {})},
     )
 
 
