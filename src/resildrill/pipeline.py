@@ -414,6 +414,7 @@ def build_report(
             "environment": target.spec.environment,
             "file": str(target.path),
             "sha256": target.sha256,
+            "approved_by": target.spec.approved_by,
         },
         "provenance": {
             "tool_version": __version__,

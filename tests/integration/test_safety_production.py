@@ -53,4 +53,7 @@ def test_allow_production_with_approval_runs(web: tuple[Path, int]) -> None:
     report = load_report(Path(result.stdout.strip().splitlines()[-1]))
     assert report["faults"][0]["injected_at_s"] is not None
     assert report["target"]["environment"] == "production"
+    assert report["target"]["approved_by"] == "CAB-2026-114 (J. Okafor, clinical safety)"
+    html = (Path(result.stdout.strip().splitlines()[-1]) / "report.html").read_text()
+    assert "drill approved by CAB-2026-114" in html
     assert proc_state(read_pid(folder / "web.pid") or 0) in ("S", "R")

@@ -115,6 +115,9 @@ class TargetRef(_Part):
     name: str
     environment: str
     sha256: str
+    approved_by: str | None = Field(
+        default=None, description="who approved a drill on this target (production only)"
+    )
 
 
 class Provenance(_Part):
