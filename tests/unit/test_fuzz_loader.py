@@ -10,6 +10,8 @@ Hypothesis runs derandomized, so every run tries the same ~1,400 cases (drills a
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -303,3 +305,24 @@ TARGET_SEEDS = [
 def test_mutated_targets_load_or_fail_located(folder: Path, raw: bytes) -> None:
     """Mutations of target files either load or fail with located problems only."""
     check(folder, raw, "other-target.yaml")
+
+
+def test_the_whole_campaign_stays_under_200_mb() -> None:
+    """Every fuzz case above, run again in a process of its own: its peak memory (the
+    kernel's high-water mark, so the largest case counts) stays under the issue's 200 MB."""
+    # An intermediate process with no other children reads its child's peak exactly.
+    measure = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+        "sys.exit(r.returncode)"
+    )
+    campaign = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+                __file__, "-k", "not whole_campaign"]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *campaign], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    peak_mb = int(result.stdout.strip().splitlines()[-1]) / 1024
+    print(f"\nfuzz campaign peak memory: {peak_mb:.0f} MB")
+    assert peak_mb < 200
