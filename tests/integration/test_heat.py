@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -203,6 +204,25 @@ def test_short_heatwave_follows_its_plan(ward: Path) -> None:
     ups = [a for a in actions if a.get("action") == "up"]
     assert ups and all(a["restart_took_s"] >= 0 for a in ups)
     assert any(a.get("relapse") for a in actions), "replica-b trips again after its restart"
+    # what clinicians saw: both replicas off is an outage, and it was measured to its end
+    recovery = heat["recovery"]
+    assert recovery["outage_s"] > 0 and recovery["recovered"] is True, recovery
+    assert recovery["time_to_recover_s"] is not None and recovery["relapses"] >= 0
+    # throttling (a stop/continue duty cycle) raises a throttled server's latency before
+    # it shuts down
+    throttled_at = next(
+        a["at_s"] for a in actions if a.get("action") == "throttle" and a["server"] == "replica-a"
+    )
+    shut_at = next(
+        a["at_s"] for a in actions if a.get("action") == "shutdown" and a["server"] == "replica-a"
+    )
+    res = report["timeline"]["resolution_s"]
+    latency = report["timeline"]["series"]["probe.replica-a.latency_ms"]["values"]
+    base = [v for v in latency[: int(report["baseline_end_s"] / res)] if v is not None]
+    hot = [v for v in latency[int(throttled_at / res) : int(shut_at / res)] if v is not None]
+    print(f"replica-a probe latency: baseline {statistics.mean(base):.1f} ms, "
+          f"throttled {statistics.mean(hot):.1f} ms")  # fmt: skip
+    assert base and hot and statistics.mean(hot) > 2 * statistics.mean(base) + 10
 
     spec = HeatFaultSpec.model_validate({**fault, "at": "0s"})
     tick_real = spec.tick / spec.time_scale
