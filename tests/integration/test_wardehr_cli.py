@@ -111,3 +111,35 @@ def test_down_stops_orphans_of_a_killed_supervisor(target: Path) -> None:
         assert proc_state(pid) in (None, "Z", "X")
     again = stack.up(target)
     assert again.started is True and again.healthy
+
+
+def test_a_ward_ehr_that_answers_as_other_software_is_refused(target: Path, tmp_path: Path) -> None:
+    """The target's identity (the gateway's CapabilityStatement software.name) does not match:
+    `run` refuses with exit 2 and one line naming what answered and what was expected, before
+    anything else happens: no run folder, no journal, every process the same as before."""
+    import yaml
+
+    stack.up(target)
+    doc = yaml.safe_load(target.read_text())
+    assert doc["identity"]["fhir_software"] == "resildrill ward EHR"
+    doc["identity"]["fhir_software"] = "Another Vendor EHR"
+    doc["name"] = "ward-ehr-wrong-identity"  # the runner's lock is per name: not a shared one
+    wrong = target.with_name("target-wrong.yaml")  # the same stack, the same run_dir
+    wrong.write_text(yaml.safe_dump(doc, sort_keys=False))
+    drill = yaml.safe_load((Path(__file__).parents[2] / "drills/replica-loss.yaml").read_text())
+    drill["target"] = str(wrong)
+    drill_path = tmp_path / "replica-loss.yaml"
+    drill_path.write_text(yaml.safe_dump(drill, sort_keys=False))
+    services = ("gateway", "replica-a", "replica-b", "supervisor")
+    before = {name: stack.read_pid(target, name) for name in services}
+    out = tmp_path / "reports"
+    result = resildrill("run", drill_path, "--yes", "--no-history", "--out", out)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "identity" in lines[0] and "nothing injected" in lines[0]
+    assert "'resildrill ward EHR'" in lines[0] and "'Another Vendor EHR'" in lines[0]
+    assert not list(out.rglob("journal.jsonl")) and not list(out.glob("*/"))
+    assert {name: stack.read_pid(target, name) for name in services} == before
+    assert stack.status(target).healthy

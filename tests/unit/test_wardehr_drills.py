@@ -11,10 +11,12 @@ import yaml
 from resildrill.drill.loader import load_target
 from resildrill.drill.model import DrillSpec, TargetSpec
 from resildrill.faults.process import ProcessFaultSpec
-from resildrill.wardehr.stack import StackConfig, _layout
+from resildrill.wardehr.fhir import capability_statement
+from resildrill.wardehr.stack import StackConfig, _layout, write_target
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = [ROOT / "targets/ward-ehr/target.yaml", ROOT / "targets/ward-ehr/target-postgres.yaml"]
+ALL_TARGETS = sorted((ROOT / "targets/ward-ehr").glob("*.yaml"))
 DRILLS = ["replica-loss", "gateway-loss", "total-loss", "database-freeze"]
 
 
@@ -44,6 +46,29 @@ def test_targets_are_consistent(path: Path) -> None:
         assert spec.services[name].address == hop.connect
     assert len(config.replicas) >= 2
     assert lay.run_dir.is_relative_to(ROOT / ".state")  # gitignored
+
+
+@pytest.mark.parametrize("path", ALL_TARGETS, ids=lambda p: p.name)
+def test_targets_declare_the_ward_ehr_identity(path: Path) -> None:
+    """Each bundled target asks its gateway's CapabilityStatement for the software.name the
+    ward EHR serves, so the runner refuses a system that answers otherwise."""
+    spec = TargetSpec.model_validate(read(path))
+    config = StackConfig.model_validate(spec.stack)
+    assert spec.identity is not None
+    assert spec.identity.url == f"http://{config.gateway.connect}/metadata"
+    assert spec.identity.fhir_software == capability_statement("0")["software"]["name"]
+    assert spec.identity.header is None
+
+
+def test_generated_targets_declare_the_same_identity(tmp_path: Path) -> None:
+    """write_target (tests, demos, benchmarks) declares the identity the bundled target does,
+    on its own gateway address."""
+    path = write_target(tmp_path, ports={"gateway": 1, "replica-a": 2, "replica-b": 3})
+    generated = TargetSpec.model_validate(read(path)).identity
+    bundled = TargetSpec.model_validate(read(TARGETS[0])).identity
+    assert generated is not None and bundled is not None
+    assert generated.url == "http://127.0.0.1:1/metadata"
+    assert generated.fhir_software == bundled.fhir_software
 
 
 @pytest.mark.parametrize("name", DRILLS)

@@ -691,7 +691,14 @@ def target_document(
     run_dir: str,
     via: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The target document :func:`write_target` writes (the same shape as targets/ward-ehr)."""
+    """The target document :func:`write_target` writes (the same shape as targets/ward-ehr).
+
+    Like the bundled targets it declares an ``identity:``: before injecting, the runner asks
+    the gateway for its CapabilityStatement and refuses a system whose ``software.name`` is
+    not the ward EHR's.
+    """
+    from resildrill.wardehr.fhir import capability_statement
+
     via = via or {}
 
     def addr(key: str) -> str:
@@ -752,6 +759,10 @@ def target_document(
         "name": name,
         "description": f"the bundled ward EHR ({store}), synthetic data only",
         "environment": "staging",
+        "identity": {
+            "url": f"http://{client('gateway')}/metadata",
+            "fhir_software": capability_statement("")["software"]["name"],
+        },
         "run_dir": run_dir,
         "services": services,
         "probes": probes,
