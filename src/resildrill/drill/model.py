@@ -613,9 +613,44 @@ class LoadSpec(Frozen):
     locustfile: str | None = Field(default=None, description="your own locustfile instead")
     request_timeout: Duration = 10.0
     bearer_token_env: str | None = Field(
-        default=None, description="environment variable holding a bearer token (re-read)"
+        default=None,
+        description="environment variable holding a bearer token, read once when load starts "
+        "(nothing outside the runner can change it later: use bearer_token_file on long drills)",
+    )
+    bearer_token_file: str | None = Field(
+        default=None,
+        description="file holding a bearer token, relative to the drill file; re-read while "
+        "load runs (on change, and every 5 s) and sent to every worker, remote ones included",
     )
     ca_bundle: str | None = None
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> LoadSpec:
+        """At most one token source, and a non-empty one; located at the offending key."""
+        problem = None
+        if self.bearer_token_env is not None and self.bearer_token_file is not None:
+            problem = (
+                "'bearer_token_env' and 'bearer_token_file' are two sources of the one token: "
+                "give one of them, not both"
+            )
+        elif self.bearer_token_file is not None and not self.bearer_token_file.strip():
+            problem = "'bearer_token_file' must name a file"
+        elif self.bearer_token_env is not None and not self.bearer_token_env.strip():
+            problem = "'bearer_token_env' must name an environment variable"
+        if problem is None:
+            return self
+        key = "bearer_token_file" if self.bearer_token_file is not None else "bearer_token_env"
+        raise ValidationError.from_exception_data(
+            "LoadSpec",
+            [
+                InitErrorDetails(
+                    type="value_error",
+                    loc=(key,),
+                    input=getattr(self, key),
+                    ctx={"error": ValueError(problem)},
+                )
+            ],
+        )
 
 
 class DrillSpec(Frozen):

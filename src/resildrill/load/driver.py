@@ -13,6 +13,13 @@ them as JSON lines to a pipe this driver reads on a thread (``stream.py`` has th
 ``poll()`` hands the runner what arrived since the last call, with bucket indices relative
 to ``monotonic_t0``; ``apply_buckets`` merges them into the run's ``TimeSeries``.
 
+Bearer tokens: the driver is the only reader of the token's source. ``bearer_token_env``
+is read once, at ``start()`` (the runner's environment cannot be changed from outside
+once it runs); ``bearer_token_file`` is watched on a thread (stat every 0.25 s, re-read
+when it changed and every 5 s) and each new token is written to the master's stdin,
+which sends it over Locust's channel to every worker, local or remote. The token is
+never written to a log, the journal, the timeline or the report.
+
 Note: ``PR_SET_PDEATHSIG`` fires when the *thread* that started a child exits, so call
 ``start()`` from a thread that lives as long as the load (the runner's main thread).
 """
@@ -58,8 +65,10 @@ _LOCUSTFILES = Path(__file__).parent / "locustfiles"
 _PR_SET_PDEATHSIG = 1
 #: How long start() waits for Locust to import, connect its workers and start spawning.
 START_TIMEOUT_S = 45.0
-#: How often poll() re-reads the bearer token variable to push a refreshed token.
+#: A bearer token file is re-read at least this often, whatever its stat says.
 _TOKEN_CHECK_S = 5.0
+#: ... and stat'ed this often: a replaced or rewritten file is picked up within this.
+_TOKEN_STAT_S = 0.25
 #: A sample older than the request timeout plus this slack on arrival is dropped: the
 #: runner may already have judged its bucket (issue: late samples accepted up to the
 #: request timeout).
@@ -158,13 +167,120 @@ def apply_buckets(series: TimeSeries, buckets: Iterable[LoadBucket]) -> None:
 def child_config(
     spec: LoadSpec, *, monotonic_t0: float, phases: list[tuple[float, int]], parent_pid: int
 ) -> dict[str, Any]:
-    """What every Locust process of the run reads from ``RESILDRILL_LOAD``."""
+    """What every Locust process of the run reads from ``RESILDRILL_LOAD``.
+
+    Never the bearer token: it reaches the master on its stdin and the workers over
+    Locust's channel (``token_pushed`` tells the master to wait for it before answering
+    a worker's request for it).
+    """
     return {
         "spec": spec.model_dump(mode="json"),
         "t0": monotonic_t0,
         "phases": [[float(a), int(n)] for a, n in phases],
         "parent_pid": parent_pid,
+        "token_pushed": True,
     }
+
+
+def read_token(path: Path) -> str:
+    """The bearer token in ``path``: its text without surrounding whitespace.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is empty or holds more than one line (the message never quotes it).
+    """
+    with open(path, "rb") as f:
+        raw = f.read(65_537)
+    if len(raw) > 65_536:
+        raise ValueError("it is larger than 64 KiB")
+    try:
+        token = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError("it is not UTF-8 text") from None
+    if not token:
+        raise ValueError("it is empty")
+    if any(c in token for c in "\r\n\0"):
+        raise ValueError("it holds more than one line")
+    return token
+
+
+class TokenFile:
+    """A bearer token file watched for a new token (vault agent, oauth2 sidecars and
+    ``kubectl create token`` jobs refresh credentials on disk).
+
+    ``check()`` stats the file (following symlinks, so a Kubernetes secret volume's
+    symlink swap counts) and re-reads it when its inode, size or mtime changed, or
+    ``every_s`` after the last read; it returns a token only when it differs from the
+    last one. A file that is briefly missing or empty (being replaced) keeps the last
+    token; each run of failed reads is counted once in ``read_failures``.
+    """
+
+    def __init__(self, path: Path, every_s: float = _TOKEN_CHECK_S) -> None:
+        self.path = path
+        self.every_s = every_s
+        self.token: str | None = None
+        self.refreshes = 0
+        self.read_failures = 0
+        self.last_error: str | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
+        self._read_at = -1e9
+
+    def first(self) -> str:
+        """The token at start; raises ToolFailed when there is none (nothing is started)."""
+        try:
+            self._stamp = self._stat()
+            self._read_at = time.monotonic()
+            self.token = read_token(self.path)
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ToolFailed(
+                f"load.bearer_token_file: no bearer token in {self.path}: {why}"
+            ) from None
+        return self.token
+
+    def _stat(self) -> tuple[int, int, int, int]:
+        st = os.stat(self.path)
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def check(self, *, force: bool = False) -> str | None:
+        """A new token when the file changed (or it is time to re-read), else None."""
+        now = time.monotonic()
+        try:
+            stamp = self._stat()
+        except OSError as exc:
+            self._failed(exc.strerror or str(exc))
+            return None
+        if not force and stamp == self._stamp and now - self._read_at < self.every_s:
+            return None
+        try:
+            token = read_token(self.path)
+        except (OSError, ValueError) as exc:
+            self._failed(exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+            return None
+        self._stamp, self._read_at, self.last_error = stamp, now, None
+        if token == self.token:
+            return None
+        self.token = token
+        self.refreshes += 1
+        return token
+
+    def _failed(self, why: str) -> None:
+        if self.last_error is None:
+            self.read_failures += 1
+        self.last_error = why
+
+
+def drill_dir_of(run_dir: Path) -> Path | None:
+    """The folder of the drill file a run's journal names (its ``run_start`` record)."""
+    try:
+        with open(run_dir / "journal.jsonl", encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec.get("type") == "run_start" and rec.get("drill"):
+                    return Path(str(rec["drill"])).parent
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _libc_prctl() -> Callable[..., int] | None:
@@ -206,6 +322,9 @@ class LoadDriver:
         monotonic_t0: the run's time origin (``time.monotonic()`` in this process).
         phases: ``(seconds from monotonic_t0, users)`` steps from the plan; default: the
             spec's shape (``sizing.phases_for``) starting when ``start()`` is called.
+        drill_dir: where a relative ``bearer_token_file`` is; default: the folder of the
+            drill file the run's journal names (``run_dir/journal.jsonl``), else the
+            current directory.
     """
 
     def __init__(
@@ -216,6 +335,7 @@ class LoadDriver:
         run_dir: Path,
         monotonic_t0: float,
         phases: list[tuple[float, int]] | None = None,
+        drill_dir: Path | None = None,
     ) -> None:
         self.spec = spec
         self.host = (spec.host or host).rstrip("/")
@@ -232,8 +352,13 @@ class LoadDriver:
         self._writes_file: IO[str] | None = None
         self._writes = 0
         self._stopped = False
+        self._drill_dir = drill_dir
+        #: The bearer token the workers have been sent (None: no token).
         self._token: str | None = None
-        self._token_checked = 0.0
+        self._token_file: TokenFile | None = None
+        self._token_thread: threading.Thread | None = None
+        self._token_stop = threading.Event()
+        self._stdin_lock = threading.Lock()
         #: Whole-run totals per workflow, kept by poll().
         self.totals: dict[str, WorkflowTotals] = {}
         #: Sample age on arrival (s): now - the earliest completion in each message.
@@ -274,6 +399,37 @@ class LoadDriver:
         bind = self.spec.master_bind
         return "127.0.0.1" if bind in ("0.0.0.0", "*", "::", "127.0.0.1", "localhost") else bind
 
+    def token_path(self) -> Path | None:
+        """Where the drill's ``bearer_token_file`` is (relative: to the drill file)."""
+        name = self.spec.bearer_token_file
+        if name is None:
+            return None
+        path = Path(name).expanduser()
+        if path.is_absolute():
+            return path
+        base = self._drill_dir or drill_dir_of(self.dir.parent) or Path.cwd()
+        return base / path
+
+    def _first_token(self) -> str | None:
+        """The token at start: from the file (ToolFailed without one) or the variable."""
+        path = self.token_path()
+        if path is not None:
+            self._token_file = TokenFile(path)
+            return self._token_file.first()
+        if self.spec.bearer_token_env:
+            return os.environ.get(self.spec.bearer_token_env) or None
+        return None
+
+    def _watch_token(self) -> None:
+        """Token thread: push each new token in the file to the master (then the workers)."""
+        tf = self._token_file
+        assert tf is not None
+        while not self._token_stop.wait(_TOKEN_STAT_S):
+            token = tf.check()
+            if token is not None:
+                self._token = token
+                self._send({"cmd": "token", "token": token}, self._procs[:1])
+
     def _locustfiles(self) -> str:
         if self.spec.locustfile:
             return f"{_LOCUSTFILES / 'plugin.py'},{Path(self.spec.locustfile).resolve()}"
@@ -307,14 +463,13 @@ class LoadDriver:
         """
         if self._procs:
             raise ToolFailed("load: LoadDriver.start() called twice")
+        self._token = self._first_token()  # before anything is started
         self.dir.mkdir(parents=True, exist_ok=True)
         self._writes_file = open(self._writes_path, "a", encoding="utf-8")  # noqa: SIM115
         cfg = child_config(
             self.spec, monotonic_t0=self.t0, phases=self.phases, parent_pid=os.getpid()
         )
         env = {**os.environ, "RESILDRILL_LOAD": json.dumps(cfg), "PYTHONUNBUFFERED": "1"}
-        if self.spec.bearer_token_env:
-            self._token = os.environ.get(self.spec.bearer_token_env)
         port = self._port = self.spec.master_port or _free_port()
         files = self._locustfiles()
         common = ["-f", files, "--host", self.host, "--loglevel", "WARNING"]
@@ -341,6 +496,14 @@ class LoadDriver:
             )
         finally:
             os.close(write_fd)  # only the master holds the write end: EOF when it exits
+        # The first token (or none) before any worker exists: the master answers each
+        # worker's request for it only once it has this line.
+        self._send({"cmd": "token", "token": self._token}, self._procs[:1])
+        if self._token_file is not None:
+            self._token_thread = threading.Thread(
+                target=self._watch_token, name="resildrill-load-token", daemon=True
+            )
+            self._token_thread.start()
         self._reader = threading.Thread(
             target=self._read, args=(read_fd,), name="resildrill-load-stream", daemon=True
         )
@@ -420,7 +583,6 @@ class LoadDriver:
 
         Also notices a Locust process that died on its own (``failure``).
         """
-        self._push_token()
         if self.failure is None and not self._stopped:
             for p in self._procs:
                 if p.poll() is not None:
@@ -477,26 +639,16 @@ class LoadDriver:
                 out.append(b)
         return out
 
-    def _push_token(self) -> None:
-        """Send a refreshed bearer token to the local Locust processes' environment."""
-        name = self.spec.bearer_token_env
-        if not name or self._stopped or time.monotonic() - self._token_checked < _TOKEN_CHECK_S:
-            return
-        self._token_checked = time.monotonic()
-        value = os.environ.get(name)
-        if value is not None and value != self._token:
-            self._token = value
-            self._send({"cmd": "env", "env": {name: value}})
-
     def _send(
         self, cmd: dict[str, Any], procs: list[subprocess.Popen[bytes]] | None = None
     ) -> None:
         data = (json.dumps(cmd) + "\n").encode()
-        for p in self._procs if procs is None else procs:
-            if p.stdin is not None and p.poll() is None:
-                with contextlib.suppress(OSError):
-                    p.stdin.write(data)
-                    p.stdin.flush()
+        with self._stdin_lock:  # the token thread writes too
+            for p in self._procs if procs is None else procs:
+                if p.stdin is not None and p.poll() is None:
+                    with contextlib.suppress(OSError, ValueError):
+                        p.stdin.write(data)
+                        p.stdin.flush()
 
     def stop(self, timeout_s: float = 10) -> None:
         """Stop users (flushing the last buckets), end every Locust process, reap; idempotent."""
@@ -504,6 +656,9 @@ class LoadDriver:
             return
         self._stopped = True
         deadline = time.monotonic() + timeout_s
+        self._token_stop.set()
+        if self._token_thread is not None:
+            self._token_thread.join(timeout=2.0)
         if self._procs and self._procs[0].poll() is None:
             self._send({"cmd": "stop"}, self._procs[:1])
             with self._state_cv:
@@ -525,7 +680,7 @@ class LoadDriver:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=2.0)
             if p.stdin is not None:
-                with contextlib.suppress(OSError):
+                with self._stdin_lock, contextlib.suppress(OSError):
                     p.stdin.close()
         if self._reader is not None:
             self._reader.join(timeout=2.0)
@@ -550,8 +705,10 @@ class LoadDriver:
     def integrity_check(self, timeout_s: float = 30) -> IntegrityResult:
         """After the recovery window: read back every acknowledged write."""
         headers: dict[str, str] = {}
-        if self.spec.bearer_token_env and os.environ.get(self.spec.bearer_token_env):
-            headers["Authorization"] = f"Bearer {os.environ[self.spec.bearer_token_env]}"
+        if self._token_file is not None:
+            self._token = self._token_file.check(force=True) or self._token  # fresh
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
         return _integrity.check_writes(
             self.writes(),
             base_url=self.host,
@@ -575,7 +732,22 @@ class LoadDriver:
                 for name, (off, unc) in sorted(self.remote_clocks.items())
             },
             "sample_age_p99_ms": _ms(self.ages.quantile(0.99)),
+            "bearer_token": self._token_summary(),
         }
+
+    def _token_summary(self) -> dict[str, Any] | None:
+        """Where the token came from and how often it changed (never the token itself)."""
+        tf = self._token_file
+        if tf is not None:
+            return {
+                "source": "file",
+                "refreshes": tf.refreshes,
+                "read_failures": tf.read_failures,
+                "last_error": tf.last_error,
+            }
+        if self.spec.bearer_token_env:
+            return {"source": "env", "present": self._token is not None}
+        return None
 
 
 def _ms(value: float | None) -> float | None:

@@ -15,7 +15,6 @@ Think times are real-world seconds divided by ``LoadSpec.pace``.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import time
 import urllib.parse
@@ -56,17 +55,15 @@ def _think(low_s: float, high_s: float) -> float:
 
 
 class _Token:
-    """A bearer token from an environment variable, read again for every request.
+    """The drill's bearer token as an ``Authorization`` header, looked up per request.
 
-    The driver pushes a refreshed value into this process's environment (stdin command),
-    and reading os.environ is a dict lookup, so there is nothing to cache.
+    ``worker.bearer_token()`` holds the token the driver last sent through the master
+    (a refreshed ``bearer_token_file`` reaches every worker that way, remote ones too),
+    so a user always sends the newest one; the lookup is an attribute read.
     """
 
-    def __init__(self, env: str | None) -> None:
-        self.env = env
-
     def header(self) -> dict[str, str]:
-        value = os.environ.get(self.env) if self.env else None
+        value = worker.bearer_token()
         return {"Authorization": f"Bearer {value}"} if value else {}
 
 
@@ -97,7 +94,7 @@ class ClinicalUser(FastHttpUser):
     connection_timeout = min(network_timeout, 5.0)
     insecure = False
     ssl_context_factory = staticmethod(_ssl_context)
-    token = _Token(_SPEC.bearer_token_env)
+    token = _Token()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -14,12 +14,18 @@ runner is gone), so a SIGKILLed runner leaves no load running against staging.
 
 Configuration arrives in the ``RESILDRILL_LOAD`` environment variable (JSON, see
 ``driver.child_config``); this module receives a LoadSpec, never runner state.
+
+The bearer token travels the other way: the driver writes it (and each refreshed one) to
+the master's stdin; the master sends it to every worker over Locust's channel, and a
+worker asks for it when it joins (``TOKEN_REQUEST_TYPE``), so remote workers get it too.
+Users read it with :func:`bearer_token`; the first requests wait for the master's answer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import socket
@@ -27,6 +33,7 @@ import time
 from typing import Any
 
 import gevent  # noqa: TID251 - this module only ever runs inside a Locust process
+import gevent.event  # noqa: TID251
 import gevent.os  # noqa: TID251
 from locust import events  # noqa: TID251
 from locust.env import Environment  # noqa: TID251
@@ -49,6 +56,10 @@ STOPPED_TYPE = "resildrill_stopped"
 PING_TYPE = "resildrill_ping"
 PONG_TYPE = "resildrill_pong"
 CLOCK_TYPE = "resildrill_clock"
+TOKEN_TYPE = "resildrill_token"
+TOKEN_REQUEST_TYPE = "resildrill_token_request"
+#: How long a worker's users wait for the master's answer before their first request.
+_TOKEN_WAIT_S = 10.0
 #: Remote workers are pinged this often; the estimate with the shortest round trip of the
 #: last ``_PING_KEEP`` wins (NTP's idea: the fastest exchange bounds the error best).
 _PING_S = 0.5
@@ -84,6 +95,13 @@ class _Plugin:
         self.uncertainty = 0.0
         self.pings: dict[str, list[tuple[float, float]]] = {}
         self.stream_fd: int | None = None
+        #: The bearer token the driver sent (None: none, or none sent yet).
+        self.token: str | None = None
+        #: Set once this process knows its token: the master has answered (worker), the
+        #: driver has sent it (master), or nobody will (a local runner).
+        self.token_known = gevent.event.Event()
+        #: Workers that asked for the token before the master had it.
+        self.token_waiting: set[str] = set()
 
     # -- samples ---------------------------------------------------------------------
 
@@ -167,11 +185,36 @@ class _Plugin:
                     self.command(json.loads(line))
 
     def command(self, cmd: dict[str, Any]) -> None:
-        if cmd.get("cmd") == "env":
-            # Refreshed bearer tokens: users re-read os.environ periodically.
-            os.environ.update({str(k): str(v) for k, v in cmd.get("env", {}).items()})
+        if cmd.get("cmd") == "token":
+            token = cmd.get("token")
+            self.set_token(token if isinstance(token, str) else None)
         elif cmd.get("cmd") == "stop" and self.environment is not None:
             gevent.spawn(self.stop_test)
+
+    # -- bearer token (driver -> master -> every worker) ---------------------------------
+
+    def set_token(self, token: str | None) -> None:
+        """A token from the driver: kept, and on the master sent to every worker."""
+        self.token = token
+        self.token_known.set()
+        runner = self.environment.runner if self.environment is not None else None
+        if isinstance(runner, MasterRunner):
+            waiting, self.token_waiting = self.token_waiting, set()
+            for client in {c.id for c in runner.clients.all} | waiting:
+                runner.send_message(TOKEN_TYPE, {"token": token}, client)
+
+    def on_token_request(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """On the master: a worker that joined asks for the token (answered once known)."""
+        if self.token_known.is_set() and environment.runner is not None:
+            environment.runner.send_message(TOKEN_TYPE, {"token": self.token}, str(msg.node_id))
+        else:
+            self.token_waiting.add(str(msg.node_id))
+
+    def on_token(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """On a worker: the master's token (first answer or a refresh); users use it next."""
+        token = (msg.data or {}).get("token")
+        self.token = token if isinstance(token, str) else None
+        self.token_known.set()
 
     def stop_test(self) -> None:
         """Stop every worker's users, wait for their last buckets, tell the parent.
@@ -231,6 +274,9 @@ class _Plugin:
             runner.register_message(MESSAGE_TYPE, self.relay)
             runner.register_message(STOPPED_TYPE, self.on_worker_stopped)
             runner.register_message(PONG_TYPE, self.on_pong)
+            runner.register_message(TOKEN_REQUEST_TYPE, self.on_token_request)
+            if not self.config.get("token_pushed"):
+                self.token_known.set()  # not driven: no token will come from a parent
             gevent.spawn(self.ping_loop)
             events.test_start.add_listener(self.on_master_start)  # type: ignore[no-untyped-call]
             events.spawning_complete.add_listener(self.on_spawned)  # type: ignore[no-untyped-call]
@@ -239,6 +285,10 @@ class _Plugin:
                 runner.register_message(STOP_TYPE, self.stop_users)
                 runner.register_message(PING_TYPE, self.on_ping)
                 runner.register_message(CLOCK_TYPE, self.on_clock)
+                runner.register_message(TOKEN_TYPE, self.on_token)
+                runner.send_message(TOKEN_REQUEST_TYPE, None)
+            else:
+                self.token_known.set()  # a local runner: only its own environment
             events.request.add_listener(self.on_request)  # type: ignore[no-untyped-call]
             events.test_stop.add_listener(lambda **_: self.flush())  # type: ignore[no-untyped-call]
             gevent.spawn(self.flush_loop)
@@ -323,6 +373,30 @@ def install() -> None:
         cfg["unsynced"] = True
     _PLUGIN = _Plugin(cfg)
     events.init.add_listener(_PLUGIN.on_init)  # type: ignore[no-untyped-call]
+
+
+def bearer_token() -> str | None:
+    """The bearer token for the next request (``Authorization: Bearer <token>``).
+
+    The one the driver sent through the master (refreshed while load runs); on a worker
+    the first call waits up to 10 s for the master's answer. Without one (not driven, or
+    the drill names no token), the variable ``bearer_token_env`` of this process's
+    ``RESILDRILL_LOAD`` spec, if set. Call it for every request: it is an attribute read.
+    Your own users (``locustfile:``) call it to send the drill's token.
+    """
+    plugin = _PLUGIN
+    if plugin is not None:
+        if not plugin.token_known.is_set():
+            plugin.token_known.wait(_TOKEN_WAIT_S)
+        if plugin.token is not None:
+            return plugin.token
+    name = _spec_token_env()
+    return (os.environ.get(name) or None) if name else None
+
+
+@functools.cache
+def _spec_token_env() -> str | None:
+    return spec().bearer_token_env
 
 
 def record_action(workflow: str, started_at: float, ok: bool) -> None:

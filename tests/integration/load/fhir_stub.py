@@ -7,6 +7,10 @@ write but forgets every Nth; ``--duplicate-every N`` stores every Nth create twi
 ``--commit-then-fail-every N`` stores every Nth MedicationAdministration and answers 503
 (a client that retries makes a double-dose record); ``--stale-updates`` acknowledges
 updates with a new version but keeps the old resource (a lost update).
+
+Every request outside ``/_stub/`` is logged with when it arrived (``time.monotonic()``,
+the same clock as the test's on this host), its ``Authorization`` and ``X-Worker``
+headers: ``GET /_stub/requests`` returns ``[[t, authorization, worker], ...]``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import itertools
 import ssl
 import sys
+import time
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +39,7 @@ class Store:
         self.dropped = 0
         self.token: str | None = None
         self.seen_tokens: dict[str, int] = {}
+        self.requests: list[tuple[float, str | None, str | None]] = []
         self.duplicate_every = 0
         self.commit_fail_every = 0
         self.stale_updates = False
@@ -155,6 +161,11 @@ def make_app(store: Store) -> web.Application:
 
     @web.middleware
     async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/_stub/"):
+            headers = request.headers
+            store.requests.append(
+                (time.monotonic(), headers.get("Authorization"), headers.get("X-Worker"))
+            )
         if store.token and not request.path.startswith("/_stub/"):
             given = request.headers.get("Authorization", "")
             store.seen_tokens[given] = store.seen_tokens.get(given, 0) + 1
@@ -169,9 +180,13 @@ def make_app(store: Store) -> web.Application:
     async def tokens(request: web.Request) -> web.Response:
         return web.json_response(store.seen_tokens)
 
+    async def requests(request: web.Request) -> web.Response:
+        return web.json_response(store.requests)
+
     app = web.Application(middlewares=[auth])
     app.router.add_post("/_stub/token", rotate)
     app.router.add_get("/_stub/tokens", tokens)
+    app.router.add_get("/_stub/requests", requests)
     app.router.add_get("/_stub/stats", stats)
     app.router.add_get("/{type}", search)
     app.router.add_post("/{type}", create)

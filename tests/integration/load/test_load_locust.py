@@ -257,14 +257,21 @@ def test_sigkilled_runner_leaves_no_locust_process(
                 os.killpg(p, signal.SIGKILL)
 
 
-@pytest.mark.timeout(90)
-def test_tls_ca_bundle_and_refreshed_bearer_token(
-    fhir_stub: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Users verify TLS with the CA bundle, send the bearer token, and follow a refresh."""
-    import ssl
+def _replace(path: Path, text: str) -> None:
+    """Write a file the way token helpers do: a temporary file renamed over it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text + "\n")
+    tmp.replace(path)
 
-    import resildrill.load.driver as driver_module
+
+@pytest.mark.timeout(90)
+def test_tls_ca_bundle_and_refreshed_bearer_token_file(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """Users verify TLS with the CA bundle and send the token in bearer_token_file; when the
+    file is replaced mid-run (the identity provider rotated it) they send the new one, and
+    the integrity read-back uses it too. The driver reads the real file: nothing is patched."""
+    import ssl
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
@@ -290,22 +297,23 @@ def test_tls_ca_bundle_and_refreshed_bearer_token(
         capture_output=True,
         timeout=60,
     )
-    base = fhir_stub(extra=("--token", "first", "--tls", str(cert), str(key)))
+    old, new = "tok-first-5c1e", "tok-second-9a7d"
+    base = fhir_stub(extra=("--token", old, "--tls", str(cert), str(key)))
     ctx = ssl.create_default_context(cafile=str(cert))
-    monkeypatch.setenv("RD_TEST_TOKEN", "first")
-    monkeypatch.setattr(driver_module, "_TOKEN_CHECK_S", 0.2)
-    spec = LoadSpec(users=13, pace=300, bearer_token_env="RD_TEST_TOKEN", ca_bundle=str(cert))
+    token_file = tmp_path / "token"
+    _replace(token_file, old)
+    spec = LoadSpec(users=13, pace=300, bearer_token_file=str(token_file), ca_bundle=str(cert))
     driver = LoadDriver(spec, host=base, run_dir=tmp_path / "run", monotonic_t0=time.monotonic())
     series = TimeSeries()
     try:
         driver.start()
         _drive(driver, 2.5, series)
-        # The identity provider rotates the token; the runner's environment gets the new one.
+        # The identity provider rotates the token; its helper rewrites the file.
         req = urllib.request.Request(
-            f"{base}/_stub/token", data=b'{"token": "second"}', method="POST"
+            f"{base}/_stub/token", data=json.dumps({"token": new}).encode(), method="POST"
         )
         urllib.request.urlopen(req, timeout=5, context=ctx).close()
-        monkeypatch.setenv("RD_TEST_TOKEN", "second")
+        _replace(token_file, new)
         rotated = time.monotonic()
         _drive(driver, 3.0, series)
     finally:
@@ -313,13 +321,47 @@ def test_tls_ca_bundle_and_refreshed_bearer_token(
     apply_buckets(series, driver.poll())
     with urllib.request.urlopen(f"{base}/_stub/tokens", timeout=5, context=ctx) as resp:
         seen = json.load(resp)
-    assert seen.get("Bearer first", 0) > 50 and seen.get("Bearer second", 0) > 50
+    assert seen.get(f"Bearer {old}", 0) > 50 and seen.get(f"Bearer {new}", 0) > 50
+    assert set(seen) == {f"Bearer {old}", f"Bearer {new}"}  # never without a token
     settled = int((rotated - driver.t0 + 1.0) / 0.1)
     assert sum(sum(s.failures[settled:]) for s in series.sources.values()) == 0
     assert sum(sum(s.counts[settled:]) for s in series.sources.values()) > 50
+    assert driver.summary()["bearer_token"] == {
+        "source": "file",
+        "refreshes": 1,
+        "read_failures": 0,
+        "last_error": None,
+    }
     result = driver.integrity_check(timeout_s=30)
     assert result.writes_acknowledged > 0 and result.writes_unverifiable == 0
     assert result.writes_lost == 0
+    for log in (tmp_path / "run" / "load").iterdir():
+        text = log.read_text(errors="replace")
+        assert old not in text and new not in text, log.name
+
+
+@pytest.mark.timeout(60)
+def test_bearer_token_env_is_read_once_when_load_starts(
+    fhir_stub: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bearer_token_env reaches the workers from the runner's environment at start; a later
+    change of that environment (which nothing outside a running runner can make anyway) is
+    not followed: a long drill uses bearer_token_file."""
+    base = fhir_stub(extra=("--token", "tok-env-41d2"))
+    monkeypatch.setenv("RD_TEST_TOKEN", "tok-env-41d2")
+    spec = LoadSpec(users=13, pace=300, bearer_token_env="RD_TEST_TOKEN")
+    driver = LoadDriver(spec, host=base, run_dir=tmp_path / "run", monotonic_t0=time.monotonic())
+    series = TimeSeries()
+    try:
+        driver.start()
+        monkeypatch.setenv("RD_TEST_TOKEN", "tok-env-changed")
+        _drive(driver, 2.0, series)
+    finally:
+        driver.stop()
+    with urllib.request.urlopen(f"{base}/_stub/tokens", timeout=5) as resp:
+        seen = json.load(resp)
+    assert set(seen) == {"Bearer tok-env-41d2"} and seen["Bearer tok-env-41d2"] > 50
+    assert driver.summary()["bearer_token"] == {"source": "env", "present": True}
 
 
 _CLERK = """
