@@ -15,8 +15,10 @@ import argparse
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -58,6 +60,10 @@ def _resource_headers(resource: Resource) -> dict[str, str]:
     }
 
 
+#: Store threads per replica, each with its own database session.
+POOL_SIZE = 4
+
+
 class Replica:
     """Request handlers bound to one store and a thread pool that runs its calls."""
 
@@ -66,7 +72,7 @@ class Replica:
         self.store = store
         self.population = population
         self.ready = False
-        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="store")
+        self.executor = ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="store")
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store call on the pool (store calls block)."""
@@ -79,12 +85,28 @@ class Replica:
         while not self.ready:
             try:
                 seeded = await self.call(self.store.ensure_ready, self.population)
+                await self.open_sessions()
                 self.ready = True
                 log.info("store ready (%s)%s", self.store.name, ", seeded" if seeded else "")
             except StoreUnavailable as exc:
                 log.warning("store not ready: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    async def open_sessions(self) -> None:
+        """Open a database session on every pool thread now, as a connection pool does,
+        not on a thread's first request: a thread first used while the database is frozen
+        would hang in connect, and requests sent to it fail although the replica's other
+        sessions still work (measured in drills/database-freeze.yaml)."""
+        barrier = threading.Barrier(POOL_SIZE, timeout=10)
+
+        def open_one() -> None:
+            # every task waits for the others, so each runs on a thread of its own
+            with suppress(threading.BrokenBarrierError):
+                barrier.wait()
+            self.store.ping()
+
+        await asyncio.gather(*(self.call(open_one) for _ in range(POOL_SIZE)))
 
     # -- middleware ---------------------------------------------------------------
 
