@@ -664,7 +664,7 @@ def _load_drill(
     target_spec = target.spec if target else None
     if spec is not None:
         assert isinstance(spec, DrillSpec)
-        problems += validate.check_drill(spec, target_spec, smap)
+        problems += validate.check_drill(spec, target_spec, smap, drill_dir=path.parent)
     elif isinstance(data, dict):
         # The items that are valid still get their checks: every problem at once.
         parts = validate.DrillParts(

@@ -14,6 +14,7 @@ import difflib
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from resildrill.drill.model import (
@@ -132,7 +133,9 @@ class DrillParts:
         )
 
 
-def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> list[Problem]:
+def check_drill(
+    drill: DrillSpec, target: TargetSpec | None, where: Locator, drill_dir: Path | None = None
+) -> list[Problem]:
     """Problems of a drill beyond its model, given its target when that one loaded.
 
     Args:
@@ -140,6 +143,8 @@ def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> 
         target: its validated target, or None when the target has problems of its own
             (reference checks are then skipped, not guessed).
         where: locates each problem in the drill file.
+        drill_dir: the drill file's folder, against which its relative paths are read
+            (``load.bearer_token_file``, ``load.locustfile``); None skips those checks.
     """
     parts = DrillParts.of(drill)
     return (
@@ -147,7 +152,27 @@ def check_drill(drill: DrillSpec, target: TargetSpec | None, where: Locator) -> 
         + _check_workflows(drill, parts, where)
         + _check_windows(drill, where)
         + _fault_kind_warnings(drill, target, where)
+        + (_check_load_files(drill, drill_dir, where) if drill_dir is not None else [])
     )
+
+
+def _check_load_files(drill: DrillSpec, drill_dir: Path, where: Locator) -> list[Problem]:
+    """Files the load reads exist (relative paths are read beside the drill file)."""
+    load = drill.load
+    if load is None:
+        return []
+    problems = []
+    for key, name in (
+        ("bearer_token_file", load.bearer_token_file),
+        ("locustfile", load.locustfile),
+    ):
+        if name is None:
+            continue
+        path = Path(name).expanduser()
+        path = path if path.is_absolute() else drill_dir / path
+        if not path.is_file():
+            problems.append(where.problem(("load", key), f"no file {str(path)!r}"))
+    return problems
 
 
 def check_drill_parts(

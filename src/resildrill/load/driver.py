@@ -270,19 +270,6 @@ class TokenFile:
         self.last_error = why
 
 
-def drill_dir_of(run_dir: Path) -> Path | None:
-    """The folder of the drill file a run's journal names (its ``run_start`` record)."""
-    try:
-        with open(run_dir / "journal.jsonl", encoding="utf-8") as f:
-            for line in f:
-                rec = json.loads(line)
-                if rec.get("type") == "run_start" and rec.get("drill"):
-                    return Path(str(rec["drill"])).parent
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def _libc_prctl() -> Callable[..., int] | None:
     try:
         prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
@@ -322,9 +309,8 @@ class LoadDriver:
         monotonic_t0: the run's time origin (``time.monotonic()`` in this process).
         phases: ``(seconds from monotonic_t0, users)`` steps from the plan; default: the
             spec's shape (``sizing.phases_for``) starting when ``start()`` is called.
-        drill_dir: where a relative ``bearer_token_file`` is; default: the folder of the
-            drill file the run's journal names (``run_dir/journal.jsonl``), else the
-            current directory.
+        drill_dir: the drill file's folder, where a relative ``bearer_token_file`` or
+            ``locustfile`` is (the runner passes it); default: the current directory.
     """
 
     def __init__(
@@ -399,16 +385,15 @@ class LoadDriver:
         bind = self.spec.master_bind
         return "127.0.0.1" if bind in ("0.0.0.0", "*", "::", "127.0.0.1", "localhost") else bind
 
+    def _beside_drill(self, name: str) -> Path:
+        """A path from the drill file: absolute, or relative to the drill's folder."""
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else (self._drill_dir or Path.cwd()) / path
+
     def token_path(self) -> Path | None:
         """Where the drill's ``bearer_token_file`` is (relative: to the drill file)."""
         name = self.spec.bearer_token_file
-        if name is None:
-            return None
-        path = Path(name).expanduser()
-        if path.is_absolute():
-            return path
-        base = self._drill_dir or drill_dir_of(self.dir.parent) or Path.cwd()
-        return base / path
+        return None if name is None else self._beside_drill(name)
 
     def _first_token(self) -> str | None:
         """The token at start: from the file (ToolFailed without one) or the variable."""
@@ -432,7 +417,7 @@ class LoadDriver:
 
     def _locustfiles(self) -> str:
         if self.spec.locustfile:
-            return f"{_LOCUSTFILES / 'plugin.py'},{Path(self.spec.locustfile).resolve()}"
+            return f"{_LOCUSTFILES / 'plugin.py'},{self._beside_drill(self.spec.locustfile)}"
         return str(_LOCUSTFILES / "clinical.py")
 
     def _spawn(

@@ -186,7 +186,13 @@ class DrillRunner:
         from resildrill.load.driver import LoadDriver
 
         host = self.spec.load.host or default_api_base(self.drill.target.spec)
-        return LoadDriver(self.spec.load, host=host, run_dir=run_dir, monotonic_t0=t0)
+        return LoadDriver(
+            self.spec.load,
+            host=host,
+            run_dir=run_dir,
+            monotonic_t0=t0,
+            drill_dir=self.drill.path.resolve().parent,
+        )
 
     def _finish_load(self, load: Any, record: RunRecord, pump: Callable[[], None]) -> None:
         """Stop the clinicians, take their last buckets, then read back every write."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -231,7 +232,9 @@ def test_rewritten_token_file_reaches_local_and_remote_workers(
 def test_a_missing_token_file_stops_the_run_before_anything_starts(
     fhir_stub: Callable[..., str], tmp_path: Path
 ) -> None:
-    """No token, no load: the run exits 6 naming the file, before its baseline."""
+    """No token file beside the drill: exit 2 with the file:line:col of the setting, before
+    anything runs (a file that vanishes after validation stops load start with exit 6:
+    tests/unit/load/test_load_token.py)."""
     base = fhir_stub()
     drill = _write_drill(tmp_path / "drills", base, {"users": 2, "bearer_token_file": "nope"})
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESILDRILL_")}
@@ -243,12 +246,9 @@ def test_a_missing_token_file_stops_the_run_before_anything_starts(
         text=True,
         timeout=50,
     )
-    assert run.returncode == 6, (run.stdout, run.stderr)
-    (run_dir,) = (tmp_path / "reports").iterdir()
-    report = json.loads((run_dir / "report.json").read_text())
-    assert f"no bearer token in {tmp_path / 'drills' / 'nope'}: No such file" in report["reason"]
-    journal = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
-    assert [r for r in journal if r["type"] == "child" and r.get("role") == "load"] == []
-    marks = [json.loads(line) for line in (run_dir / "timeline.jsonl").read_text().splitlines()]
-    assert "baseline_start" not in {m.get("kind") for m in marks}
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    [line] = run.stderr.strip().splitlines()
+    assert re.match(r"^.+drill\.yaml:\d+:\d+: load\.bearer_token_file: no file .+nope", line), line
+    assert str(tmp_path / "drills" / "nope") in line
+    assert not (tmp_path / "reports").exists()
     assert _requests(base) == []

@@ -235,3 +235,30 @@ def test_fault_proxy_must_be_declared_by_the_target(tmp_path: Path) -> None:
     problems = load(tmp_path, registry, text)
     assert summary(problems) == [(9, "faults[0].proxy", "error")]
     assert problems[0].message == "unknown proxy 'db' (the target's toxiproxy.proxies has: none)"
+
+
+def test_load_files_are_read_beside_the_drill(tmp_path: Path) -> None:
+    """A missing bearer_token_file or locustfile is a located error; present beside the
+    drill file (not the current directory), it validates."""
+    folder = tmp_path / "drills"
+    folder.mkdir()
+    (folder / "target.yaml").write_text(
+        "apiVersion: resildrill/v1\nkind: Target\nname: t\nenvironment: test\n"
+        "probes:\n  - {name: api, http: {url: 'http://127.0.0.1:9/'}, role: clinical}\n"
+    )
+    drill = folder / "d.yaml"
+    drill.write_text(
+        "apiVersion: resildrill/v1\nkind: Drill\nname: d\ntarget: target.yaml\n"
+        "load:\n  users: 1\n  bearer_token_file: secrets/token\n  locustfile: users.py\n"
+        "slos:\n  - {probe: api, expect: 'success_rate >= 0.99'}\n"
+    )
+    registry = FaultRegistry.discover()
+    with pytest.raises(InvalidInput) as exc:
+        load_drill(drill, registry)
+    lines = [str(p) for p in exc.value.problems]
+    assert any(":7:22: load.bearer_token_file: no file" in line for line in lines), lines
+    assert any(":8:15: load.locustfile: no file" in line for line in lines), lines
+    (folder / "secrets").mkdir()
+    (folder / "secrets" / "token").write_text("t0ken\n")
+    (folder / "users.py").write_text("")
+    assert load_drill(drill, registry).spec.load is not None

@@ -132,17 +132,8 @@ def _driver(tmp_path: Path, spec: LoadSpec, **kw: object) -> LoadDriver:
     )
 
 
-def test_relative_token_file_is_found_next_to_the_drill_the_journal_names(
-    tmp_path: Path,
-) -> None:
+def test_relative_token_file_is_found_next_to_the_drill(tmp_path: Path) -> None:
     spec = LoadSpec(users=1, bearer_token_file="secrets/token")
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    drills = tmp_path / "drills"
-    (run_dir / "journal.jsonl").write_text(
-        json.dumps({"seq": 1, "type": "run_start", "drill": str(drills / "d.yaml")}) + "\n"
-    )
-    assert _driver(tmp_path, spec).token_path() == drills / "secrets" / "token"
     given = _driver(tmp_path, spec, drill_dir=tmp_path / "x")
     assert given.token_path() == tmp_path / "x" / "secrets" / "token"
     absolute = LoadSpec(users=1, bearer_token_file=str(tmp_path / "abs"))
