@@ -3,14 +3,10 @@ webhooks and the 'still injected' exit. Process state is read from /proc, never 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import statistics
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ from tests.support.tiny import (
     write_drill,
     write_target,
 )
+from tests.support.webhooks import webhook_receiver
 
 from resildrill.faults.process import proc_state
 
@@ -43,31 +40,6 @@ def edit_target(folder: Path, **changes: Any) -> None:
     doc = yaml.safe_load(path.read_text())
     doc.update(changes)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
-@contextlib.contextmanager
-def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local HTTP server collecting JSON POSTs; yields its URL and what it received."""
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(json.loads(body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_watchdog_reverts_after_runner_sigkill(web: tuple[Path, int]) -> None:
@@ -253,34 +225,11 @@ def test_identity_match_allows_the_run(web: tuple[Path, int]) -> None:
 def test_webhooks_receive_start_and_end(web: tuple[Path, int]) -> None:
     """Webhooks get JSON for start and end from a local receiver's point of view."""
     folder, _ = web
-    received: list[dict[str, Any]] = []
-
-    class Receiver(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(json.loads(body))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    with webhook_receiver() as (url, received):
         edit_target(folder, notify=[{"url": url}])
-        drill = write_drill(
-            folder,
-            "hooks",
-            [process_fault("freeze", "300ms")],
-        )
+        drill = write_drill(folder, "hooks", [process_fault("freeze", "300ms")])
         result = resildrill("run", str(drill), "--out", str(folder / "reports"))
         assert result.returncode == 0, result.stderr
-    finally:
-        server.shutdown()
-        server.server_close()
     assert [r["event"] for r in received] == ["start", "end"]
     assert received[1]["status"] == "completed"
 

@@ -3,49 +3,16 @@ does not fence the run), and a halt issues every revert before it tells anyone."
 
 from __future__ import annotations
 
-import contextlib
-import json
-import threading
-import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 from tests.support.tiny import load_report, process_fault, read_pid, resildrill, write_drill
+from tests.support.webhooks import webhook_receiver
 
 from resildrill.faults.process import proc_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
-
-
-@contextlib.contextmanager
-def slow_receiver(delay_s: dict[str, float]) -> Iterator[tuple[str, list[tuple[float, str]]]]:
-    """A webhook receiver that answers each event after ``delay_s[event]`` seconds; yields
-    its URL and (arrival time, event) pairs."""
-    got: list[tuple[float, str]] = []
-
-    class Slow(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["event"]
-            got.append((time.monotonic(), event))
-            time.sleep(delay_s.get(event, 0.0))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def add_webhook(folder: Path, url: str, timeout: str) -> None:
@@ -60,7 +27,7 @@ def test_slow_start_webhook_does_not_get_the_run_fenced(web: tuple[Path, int]) -
     is not fenced and the fault is injected and reverted as planned."""
     folder, _ = web
     drill = write_drill(folder, "slow-hook", [process_fault("freeze", "1s")])
-    with slow_receiver({"start": 3.0}) as (url, got):
+    with webhook_receiver({"start": 3.0}) as (url, got):
         add_webhook(folder, url, "5s")
         result = resildrill(
             "run",
@@ -69,7 +36,7 @@ def test_slow_start_webhook_does_not_get_the_run_fenced(web: tuple[Path, int]) -
             str(folder / "reports"),
             env={"RESILDRILL_TEST_STALE_AFTER": "1.5"},
         )
-    assert [e for _, e in got] == ["start", "end"]
+    assert [e["event"] for e in got] == ["start", "end"]
     assert result.returncode == 0, result.stderr
     report = load_report(Path(result.stdout.strip().splitlines()[-1]))
     assert "fenced" not in (report["reason"] or "")
@@ -88,11 +55,11 @@ def test_halt_issues_every_revert_before_a_slow_webhook(web: tuple[Path, int]) -
         [freeze, {**freeze, "id": "freeze-again", "at": "200ms"}],
         abort_when=[{"probe": "web", "when": "error_rate > 0.5", "for": "500ms"}],
     )
-    with slow_receiver({"halt": 3.0}) as (url, got):
+    with webhook_receiver({"halt": 3.0}) as (url, got):
         add_webhook(folder, url, "5s")
         result = resildrill("run", str(drill), "--out", str(folder / "reports"), timeout=60)
     assert result.returncode == 3, result.stderr
-    assert [e for _, e in got] == ["start", "halt", "end"]
+    assert [e["event"] for e in got] == ["start", "halt", "end"]
     marks = load_report(Path(result.stdout.strip().splitlines()[-1]))["timeline"]["marks"]
     halt = next(m["at_s"] for m in marks if m["kind"] == "halt")
     issued = [m for m in marks if m["kind"] == "revert_requested"]
