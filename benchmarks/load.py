@@ -10,6 +10,23 @@
    code (decode -> LoadDriver.poll -> apply_buckets into a TimeSeries), in a fresh process.
 
 Everything runs on 127.0.0.1 and stops by itself. ``python benchmarks/load.py [--quick]``.
+
+``python benchmarks/load.py --real-drill [--minutes 10]`` measures (4) for real instead: the
+bundled ward EHR on free ports, a drill with ``load: {users: 20, workers: 1}`` (the built-in
+personas), baseline 1 min, the gateway SIGKILLed at mid-drill (its supervisor restarts it)
+and recovery to the end, run by the real CLI (``python -m resildrill run drill.yaml --yes
+--no-history``). The runner's /proc/<pid>/status is read while it runs (VmRSS every second,
+VmHWM until it exits; Locust master/worker VmHWM too); then the simulation of (4) runs at the
+drill's own request rate, for comparison. The stack, the runner and its Locust processes are
+stopped at the end, also on Ctrl-C.
+
+Measured (``--real-drill --minutes 10``, 2026-11-26, shared 2-core machine): drill 602 s
+(runner wall 610 s), passed, gateway outage 1.3 s; 19,967 requests (39 failed, 6 workflows,
+33.2 req/s). Runner VmRSS 47.3 MiB at 1 min, 57.4 MiB at the drill's end: +1.12 MiB/min while
+the drill runs (linear). Runner peak (VmHWM) 90.0 MiB, reached right after the drill, in the
+integrity read-back of 11,534 writes (VmRSS 79.1 MiB at run_end). Locust peak: master
+65.1 MiB, worker 64.7 MiB. The simulation at the same 33.2 req/s peaks at 57.5 MiB: it matches
+the drill's end, but misses the read-back's +33 MiB.
 """
 
 from __future__ import annotations
@@ -17,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -361,11 +379,260 @@ def bench_memory(rate: float, workers: int, minutes: float, keep_series: bool) -
     return dict(json.loads(out.stdout))
 
 
+# --- the real drill (--real-drill) ------------------------------------------------------
+
+_RSS_KEYS = ("VmRSS", "VmHWM")
+
+
+def _mem_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM of ``pid`` in KiB from /proc/<pid>/status; {} once it is gone."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in _RSS_KEYS:
+                    out[key] = int(value.split()[0])
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return {}
+    return out
+
+
+def _locust_children(pid: int) -> dict[int, str]:
+    """Locust processes whose parent is ``pid``: pid -> "master" or "worker"."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("PPid:")), "")
+        if ppid != str(pid) or b"locust" not in argv:
+            continue
+        found[int(entry.name)] = "master" if b"--master" in argv else "worker"
+    return found
+
+
+def _is_locust(pid: int) -> bool:
+    try:
+        return b"locust" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _drill_doc(target: Path, minutes: float) -> dict[str, Any]:
+    """20 clinicians (1 worker, built-in personas); the gateway is SIGKILLed at mid-drill and
+    its supervisor restarts it; baseline + kill offset + recovery = ``minutes``."""
+    total = minutes * 60
+    baseline = min(60.0, total * 0.2)
+    kill_at = total / 2 - baseline
+    return {
+        "apiVersion": "resildrill/v1",
+        "kind": "Drill",
+        "name": "bench-real-drill",
+        "target": str(target),
+        "slos": [{"probe": "gateway", "expect": "success_rate >= 0.99"}],
+        "phases": {"baseline": f"{baseline:g}s", "recovery": f"{total - total / 2:g}s"},
+        "load": {"users": USERS, "workers": 1},
+        "faults": [
+            {
+                "id": "gw",
+                "kind": "process",
+                "service": "gateway",
+                "action": "kill",
+                "at": f"{kill_at:g}s",
+            }
+        ],
+    }
+
+
+def real_drill(minutes: float) -> dict[str, Any]:
+    """Run a real drill with the CLI against the ward EHR; sample the runner's memory."""
+    import yaml
+
+    from resildrill.wardehr import stack
+
+    folder = Path(tempfile.mkdtemp(prefix="rd-realdrill-"))
+    out = folder / "reports"
+    target = stack.write_target(folder / "ward", restart_delay="1s")
+    drill = folder / "drill.yaml"
+    drill.write_text(yaml.safe_dump(_drill_doc(target, minutes), sort_keys=False))
+    samples: list[tuple[float, int]] = []  # (seconds since launch, VmRSS KiB)
+    hwm = hwm_at_end = rss_at_end = 0
+    end_t = 0.0
+    locust: dict[int, str] = {}
+    locust_hwm: dict[int, int] = {}
+    runner: subprocess.Popen[bytes] | None = None
+    try:
+        stack.up(target)
+        started = time.monotonic()
+        cli = [sys.executable, "-m", "resildrill", "run", str(drill), "--yes", "--no-history"]
+        # Output to files, not pipes: ten minutes of status lines must never block the runner.
+        with (folder / "stdout").open("w") as so, (folder / "stderr").open("w") as se:
+            runner = subprocess.Popen(
+                [*cli, "--out", str(out)],
+                stdout=so,
+                stderr=se,
+                start_new_session=True,  # a Ctrl-C here reaches the runner as our SIGINT, below
+            )
+        journal: Path | None = None
+        ended = False
+        next_sample = started
+        while runner.poll() is None:
+            now = time.monotonic()
+            mem = _mem_kib(runner.pid)
+            if not mem:
+                break
+            hwm = max(hwm, mem.get("VmHWM", 0))
+            if now >= next_sample:
+                samples.append((now - started, mem.get("VmRSS", 0)))
+                next_sample += 1.0
+                for pid, role in _locust_children(runner.pid).items():
+                    locust.setdefault(pid, role)
+                for pid in locust:
+                    kib = _mem_kib(pid).get("VmHWM")
+                    if kib:
+                        locust_hwm[pid] = max(locust_hwm.get(pid, 0), kib)
+                if journal is None:
+                    journal = next(out.glob("*/journal.jsonl"), None)
+            if not ended and journal is not None and '"run_end"' in journal.read_text():
+                ended = True
+                hwm_at_end, rss_at_end = hwm, mem.get("VmRSS", 0)
+                end_t = now - started
+            # after run_end (reports being written) read often: VmHWM just before exit
+            time.sleep(0.05 if ended else 0.2)
+        runner.wait(timeout=60)
+        wall = time.monotonic() - started
+    finally:
+        if runner is not None and runner.poll() is None:
+            runner.send_signal(signal.SIGINT)  # the runner reverts and stops its Locust
+            try:
+                runner.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                runner.kill()
+                runner.wait()
+        for pid in locust:  # a killed runner leaves none behind; make sure of it
+            if _is_locust(pid):
+                os.kill(pid, signal.SIGKILL)
+        stack.down(target)
+    stdout = (folder / "stdout").read_text().strip()
+    run_dir = Path(stdout.splitlines()[-1]) if stdout else None
+    if run_dir is None or not (run_dir / "report.json").exists():
+        tail = (folder / "stderr").read_text()[-2000:]
+        raise RuntimeError(f"the drill wrote no report (exit {runner.returncode}): {tail}")
+    report = json.loads((run_dir / "report.json").read_text())
+    load = report.get("load") or {}
+
+    (folder / "rss.tsv").write_text("".join(f"{t:.2f}\t{k}\n" for t, k in samples))
+
+    def rss_at(t: float) -> int:
+        return min(samples, key=lambda s: abs(s[0] - t))[1]
+
+    # The drill's t0 since launch, from the 'end' mark (t0-relative) and when run_end was seen.
+    end_mark = next((m["at_s"] for m in report["timeline"]["marks"] if m["kind"] == "end"), None)
+    seen = end_t or wall  # run_end missed (exited within 0.2 s): an upper bound
+    t0 = max(0.0, seen - end_mark) if end_mark is not None else 0.0
+    drill_end = t0 + float(report.get("duration_s") or 0.0)
+
+    return {
+        "exit_code": runner.returncode,
+        "outcome": report.get("outcome"),
+        "duration_s": report.get("duration_s"),
+        "wall_s": wall,
+        "requests": load.get("requests"),
+        "failures": load.get("failures"),
+        "workflows": len(load.get("by_workflow") or {}),
+        "outage_s": (report.get("summary") or {}).get("outage_s"),
+        "peak_rss_mib": hwm / 1024,
+        "hwm_at_run_end_mib": hwm_at_end / 1024,
+        "rss_at_run_end_mib": rss_at_end / 1024,
+        "t0_s": t0,
+        "rss_1min_mib": rss_at(t0 + 60) / 1024,
+        "rss_drill_end_mib": rss_at(drill_end - 1) / 1024,
+        "drill_end_s": drill_end,
+        "end_t_s": end_t or samples[-1][0],
+        "writes": (report.get("integrity") or {}).get("writes_acknowledged"),
+        "rss_tsv": str(folder / "rss.tsv"),
+        "rss_max_sampled_mib": max(s[1] for s in samples) / 1024,
+        "samples": samples,
+        "locust": {
+            role: max((k for p, k in locust_hwm.items() if locust[p] == role), default=0) / 1024
+            for role in ("master", "worker")
+        },
+        "run_dir": str(run_dir),
+    }
+
+
+def print_real_drill(minutes: float) -> None:
+    """The real drill's figures, then the simulation at the drill's own request rate."""
+    r = real_drill(minutes)
+    print(
+        f"REAL drill ({minutes:g} min planned, {USERS} users, 1 worker, built-in personas, "
+        f"gateway SIGKILLed at mid-drill) via 'python -m resildrill run':"
+    )
+    print(
+        f"  outcome {r['outcome']} (exit {r['exit_code']}), duration {r['duration_s']:.0f} s "
+        f"(runner wall {r['wall_s']:.0f} s), gateway outage {r['outage_s']} s"
+    )
+    rate = (r["requests"] or 0) / max(1.0, r["duration_s"] or 1.0)
+    print(
+        f"  requests {r['requests']} ({r['failures']} failed, {r['workflows']} workflows), "
+        f"{rate:.1f} req/s"
+    )
+    span = max(1e-9, (r["drill_end_s"] - r["t0_s"] - 60) / 60)
+    growth = (r["rss_drill_end_mib"] - r["rss_1min_mib"]) / span
+    print(
+        f"  runner peak RSS (VmHWM): {r['peak_rss_mib']:.1f} MiB (VmHWM at run_end "
+        f"{r['hwm_at_run_end_mib']:.1f} MiB; max sampled VmRSS {r['rss_max_sampled_mib']:.1f} MiB)"
+    )
+    print(
+        f"  runner VmRSS at 1 min {r['rss_1min_mib']:.1f} MiB, at the drill's end "
+        f"{r['rss_drill_end_mib']:.1f} MiB: {growth:+.2f} MiB/min while the drill runs"
+    )
+    print(
+        f"  after the drill (stop Locust, read back {r['writes']} writes): VmRSS at run_end "
+        f"{r['rss_at_run_end_mib']:.1f} MiB; the reports are written after it"
+    )
+    rss = r["samples"]
+    marks = [
+        f"{m}m {min(rss, key=lambda s: abs(s[0] - r['t0_s'] - 60 * m))[1] / 1024:.1f}"
+        for m in range(1, int((r["drill_end_s"] - r["t0_s"]) // 60) + 1)
+    ]
+    print(f"  runner VmRSS each minute of the drill (MiB): {', '.join(marks)}")
+    print(f"  per-second VmRSS (s since launch, KiB): {r['rss_tsv']}")
+    print(
+        f"  Locust peak RSS (VmHWM): master {r['locust']['master']:.1f} MiB, "
+        f"worker {r['locust']['worker']:.1f} MiB"
+    )
+    print(f"  run folder: {r['run_dir']}")
+    print(f"SIMULATED ({minutes:g} min of buckets at the drill's {rate:.1f} req/s, 1 worker):")
+    for keep in (False, True):
+        mem = bench_memory(rate=rate, workers=1, minutes=minutes, keep_series=keep)
+        what = "driver + TimeSeries" if keep else "driver only (poll)"
+        print(
+            f"  {what:20}: peak {mem['rss_peak_mb']:6.1f} MB (start "
+            f"{mem['rss_start_mb']:.1f} MB; {mem['requests']} requests)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="one short round (smoke test)")
+    ap.add_argument(
+        "--real-drill",
+        action="store_true",
+        help="measure the runner's memory in a real drill on the ward EHR (see the docstring)",
+    )
+    ap.add_argument("--minutes", type=float, default=10.0, help="--real-drill: drill length")
     args = ap.parse_args()
     started = time.monotonic()
+    if args.real_drill:
+        print_real_drill(args.minutes)
+        print(f"benchmark took {time.monotonic() - started:.0f} s")
+        return
     tp = bench_throughput(args.quick)
     print(f"throughput (1 worker, {USERS} users, fast local target, {tp['seconds']} s runs)")
     print(
