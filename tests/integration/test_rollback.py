@@ -37,6 +37,8 @@ FAULTS = [
 KILL = [
     process_fault("kill", "1s"),
 ]
+#: Every run here is killed, so only the baseline before the fault costs time.
+QUICK = {"baseline": "500ms", "recovery": "1s"}
 
 
 def healthy(folder: Path, port: int) -> bool:
@@ -57,16 +59,24 @@ def the_run_dir(folder: Path) -> Path:
     return dirs[0]
 
 
-@pytest.mark.parametrize("faults", [FAULTS, KILL], ids=["freeze", "kill"])
 @pytest.mark.parametrize(
-    "point", ["intent_written", "injected", "outcome_written", "revert_issued"]
+    ("point", "kind"),
+    [
+        # every crash point with a freeze; a kill (restart owed) where its state differs:
+        # killed but not yet journalled, and restart sent but its outcome not journalled
+        ("intent_written", "freeze"),
+        ("injected", "freeze"),
+        ("outcome_written", "freeze"),
+        ("revert_issued", "freeze"),
+        ("injected", "kill"),
+        ("revert_issued", "kill"),
+    ],
 )
-def test_forced_crash_then_rollback(
-    web: tuple[Path, int], point: str, faults: list[dict[str, str]]
-) -> None:
+def test_forced_crash_then_rollback(web: tuple[Path, int], point: str, kind: str) -> None:
     """At each forced crash point, rollback leaves nothing frozen or dead; again: nothing to do."""
     folder, port = web
-    drill = write_drill(folder, f"crash-{point}", faults)
+    faults = FAULTS if kind == "freeze" else KILL
+    drill = write_drill(folder, f"crash-{point}", faults, phases=QUICK)
     result = resildrill(
         "run",
         str(drill),
@@ -88,16 +98,16 @@ def test_forced_crash_then_rollback(
     report = json.loads((run_dir / "report.json").read_text())
     assert report["partial"] is True
     probe = report["timeline"]["series"]["probe.web.success"]["values"]
-    assert sum(v is not None for v in probe) >= 5  # the baseline's samples survived
+    assert sum(v is not None for v in probe) >= 3  # the baseline's samples survived
 
 
-@pytest.mark.parametrize("trial", range(4))
+@pytest.mark.parametrize("trial", range(2))
 def test_sigkill_at_random_moment_then_rollback(web: tuple[Path, int], trial: int) -> None:
     """SIGKILL of the runner at a random moment while its fault is in place (freeze or
     kill, seen in /proc): the service stays broken, and rollback restores it."""
     folder, port = web
     faults = FAULTS if trial % 2 == 0 else KILL
-    drill = write_drill(folder, f"random-{trial}", faults)
+    drill = write_drill(folder, f"random-{trial}", faults, phases=QUICK)
     rng = random.Random(1000 + trial)
     before = read_pid(folder / "web.pid") or 0
     runner = subprocess.Popen(
@@ -141,7 +151,7 @@ def test_runs_shows_a_lost_runner_and_rollback_all_finds_it_anywhere(
     reverts it even when its folder is not under --out, then stops listing it."""
     folder, port = web
     state = {"RESILDRILL_STATE_DIR": str(tmp_path / "state")}  # this test's runs only
-    drill = write_drill(folder, "lost-runner", FAULTS)
+    drill = write_drill(folder, "lost-runner", FAULTS, phases=QUICK)
     result = resildrill(
         "run",
         str(drill),

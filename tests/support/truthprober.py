@@ -3,13 +3,15 @@
 Fires an HTTP GET every ``--interval`` (default 10 ms) on the shared monotonic clock, each
 on its own thread so a hung server does not slow the cadence, and writes one line per
 request: ``<start monotonic> <1|0>``. A request counts as ok only if it answered 200
-within ``--timeout`` (the same rule resildrill's probes use).
+within ``--timeout`` (the same rule resildrill's probes use). Stops after ``--duration``,
+or earlier on SIGTERM (the test is done with it); either way it writes what it saw.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import signal
 import threading
 import time
 
@@ -39,16 +41,18 @@ def main() -> None:
         with lock:
             results.append((start, ok))
 
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     t0 = time.monotonic()
     n = 0
     threads: list[threading.Thread] = []
-    while True:
+    while not stop.is_set():
         due = t0 + n * args.interval
         if due > t0 + args.duration:
             break
         delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        if delay > 0 and stop.wait(delay):
+            break
         start = time.monotonic()
         t = threading.Thread(target=one, args=(start,), daemon=True)
         t.start()
