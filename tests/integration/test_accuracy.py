@@ -23,17 +23,20 @@ from tests.support.tiny import (
     SUPERVISOR,
     kill_pidfile,
     load_report,
+    read_pid,
     resildrill,
     write_drill,
     write_target,
 )
+
+from resildrill.faults.process import proc_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(150)]
 
 TOLERANCE_S = 0.150
 #: Seconds between faults: room for the slowest recovery (kill + restart command: the
 #: 700 ms fault, a Python start, then the 1 s stability window before the next fault).
-SPACING_S = {"supervisor": 1.6, "restart": 1.8, "freeze": 1.6}
+SPACING_S = {"supervisor": 1.4, "restart": 1.8, "freeze": 1.4}
 TRIALS = 5
 PROBE_TIMEOUT_S = 0.2
 
@@ -125,13 +128,19 @@ def truth_for(
 def test_outage_and_recovery_match_independent_truth(
     service: tuple[Path, int, str], procs: ManagedProcesses
 ) -> None:
-    """Each of five faults: outage_s and time_to_recover_s within 150 ms of the truth."""
+    """Each of five faults: outage_s and time_to_recover_s within 150 ms of the truth.
+
+    These runs are also the end-to-end tests of the three ways a process fault ends: a
+    supervised kill is counted from the injection (nothing to revert), a kill with a restart
+    command and a freeze are counted from their revert; the killed service runs again under
+    a new pid, the frozen one under its own, and the run folder holds every file."""
     folder, port, spec_case = service
+    first_pid = read_pid(folder / "web.pid")
     drill = write_drill(
         folder,
         f"accuracy-{spec_case}",
         faults_for(spec_case),
-        phases={"baseline": "1s", "recovery": "2s"},
+        phases={"baseline": "500ms", "recovery": "2s"},
     )
     truth_file = folder / "truth.txt"
     total = 1 + SPACING_S[spec_case] * (TRIALS - 1) + 1 + 2 + 3
@@ -188,3 +197,15 @@ def test_outage_and_recovery_match_independent_truth(
     for e in errors:
         assert abs(e["outage_error_s"]) <= TOLERANCE_S, e
         assert abs(e["ttr_error_s"]) <= TOLERANCE_S, e
+    assert report["outcome"] == "passed"
+    for f in faults:
+        assert f["recovery"]["time_to_detect_s"] is not None, f  # every fault was seen
+        if spec_case == "supervisor":
+            assert (f["counted_from"], f["reverted_at_s"]) == ("inject", None), f
+        else:
+            assert f["counted_from"] == "revert" and f["reverted_at_s"] is not None, f
+    pid = read_pid(folder / "web.pid") or 0
+    assert proc_state(pid) in ("S", "R")
+    assert (pid == first_pid) == (spec_case == "freeze")
+    for name in ("report.json", "report.html", "junit.xml", "journal.jsonl", "timeline.jsonl"):
+        assert (run_dir / name).exists(), name

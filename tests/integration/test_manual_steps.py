@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 #: The watchdog's heartbeat limit is cut to 1 s here (RESILDRILL_TEST_STALE_AFTER) and the
 #: operator takes longer: a runner that blocked on the answer would be fenced and its
 #: faults reverted meanwhile.
-OPERATOR_TAKES_S = 2.0
+OPERATOR_TAKES_S = 1.7
 SHORT_WATCHDOG = {"RESILDRILL_TEST_STALE_AFTER": "1"}
 QUICK = {"baseline": "500ms", "recovery": "1s"}
 

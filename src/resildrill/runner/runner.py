@@ -557,7 +557,8 @@ class DrillRunner:
                     answer.append(how)
                 return how is not None
 
-            reason = wait_until(start + step.timeout, signals, stop_when=answered)
+            # answered at once (--yes, or confirmed ahead): no wait, so no abort can overtake it
+            reason = None if answered() else wait_until(start + step.timeout, signals, answered)
             if answer:
                 how = answer[0]
             else:
