@@ -36,7 +36,11 @@ def register(app: typer.Typer) -> None:
         reverted (each with the command that undoes it), 2 unreadable journal.
         """
         from resildrill.plugins import FaultRegistry
-        from resildrill.runner.registry import active_runs, unregister_run
+        from resildrill.runner.registry import (
+            active_runs,
+            journals_without_runner,
+            unregister_run,
+        )
         from resildrill.runner.rollback import rollback_journal
 
         if journal is None and not all_:
@@ -47,18 +51,10 @@ def register(app: typer.Typer) -> None:
             if not path.exists():
                 raise InvalidInput(f"{journal}: no journal here")
             paths.append(path)
-        registered = active_runs()
         if all_:
-            live = {Path(r["run_dir"]).resolve() for r in registered if r["alive"]}
-            paths += [
-                p for p in sorted(out.glob("*/journal.jsonl")) if p.parent.resolve() not in live
-            ]
-            # runs registered on this machine whose runner is gone, wherever their folder is
-            for r in registered:
-                path = Path(r["run_dir"]) / "journal.jsonl"
-                if not r["alive"] and path.exists() and path not in paths:
-                    paths.append(path)
-        dead = {Path(r["run_dir"]).resolve(): r["run_id"] for r in registered if not r["alive"]}
+            chosen = {p.resolve() for p in paths}
+            paths += [p for p in journals_without_runner(out) if p not in chosen]
+        dead = {Path(r["run_dir"]).resolve(): r["run_id"] for r in active_runs() if not r["alive"]}
         registry = FaultRegistry.discover()
         code = 0
         for path in paths:

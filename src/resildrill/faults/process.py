@@ -47,24 +47,26 @@ class ProcessFaultSpec(FaultSpec):
 # --- /proc helpers --------------------------------------------------------------------
 
 
-def proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+    except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = raw[raw.rfind(")") + 2 :].split()
-    return int(fields[19])
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def proc_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def proc_state(pid: int) -> str | None:
     """The one-letter state of a process (R, S, T, Z...), or None if it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return raw[raw.rfind(")") + 2 :].split()[0]
+    fields = _stat(pid)
+    return None if fields is None else fields[0]
 
 
 def proc_cmdline(pid: int) -> str | None:
@@ -82,15 +84,18 @@ def is_same_process(pid: int, start_time: int) -> bool:
     return state is not None and state not in ("Z", "X") and proc_start_time(pid) == start_time
 
 
+def proc_ppid(pid: int) -> int | None:
+    """The parent pid of a process (field 4 of /proc/PID/stat), or None if it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[1])
+
+
 def _ancestors(pid: int) -> set[int]:
     seen: set[int] = set()
-    while pid > 1 and pid not in seen:
-        seen.add(pid)
-        try:
-            raw = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            break
-        pid = int(raw[raw.rfind(")") + 2 :].split()[1])
+    parent: int | None = pid
+    while parent is not None and parent > 1 and parent not in seen:
+        seen.add(parent)
+        parent = proc_ppid(parent)
     return seen
 
 
@@ -100,12 +105,8 @@ def descendants(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        fields = raw[raw.rfind(")") + 2 :].split()
-        if fields[0] not in ("Z", "X"):
+        fields = _stat(int(entry.name))  # one read: state and parent
+        if fields is not None and fields[0] not in ("Z", "X"):
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     found: list[int] = []
     queue = list(children.get(pid, []))

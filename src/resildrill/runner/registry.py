@@ -63,3 +63,19 @@ def find_run(ref: str) -> dict[str, Any] | None:
         if r["run_id"] == ref or r["run_id"].startswith(ref) or Path(r["run_dir"]) == ref_path
     ]
     return matches[0] if len(matches) == 1 else None
+
+
+def journals_without_runner(out_dir: Path, target: str | None = None) -> list[Path]:
+    """Journals no live runner is writing, resolved and sorted: those under ``out_dir``,
+    and those of runs registered on this machine whose runner is gone, wherever their
+    folder is (only runs against ``target`` when given; a journal under ``out_dir`` is
+    not filtered here, its ``run_start`` record names its target)."""
+    registered = active_runs()
+    live = {Path(r["run_dir"]).resolve() for r in registered if r["alive"]}
+    found = {p.resolve() for p in out_dir.glob("*/journal.jsonl")}
+    found |= {
+        (Path(r["run_dir"]) / "journal.jsonl").resolve()
+        for r in registered
+        if not r["alive"] and (target is None or r.get("target") == target)
+    }
+    return sorted(p for p in found if p.exists() and p.parent not in live)

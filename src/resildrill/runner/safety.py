@@ -23,7 +23,7 @@ from typing import IO, Any
 from resildrill.drill.model import IdentityCheck, TargetSpec
 from resildrill.errors import InvalidInput
 from resildrill.runner.journal import pending_faults, read_journal
-from resildrill.runner.registry import active_runs, state_dir
+from resildrill.runner.registry import journals_without_runner, state_dir
 
 
 class TargetLock:
@@ -63,18 +63,8 @@ def stale_journals(out_dir: Path, target_name: str) -> list[Path]:
     """Journals for this target with faults still pending and no live runner: under
     ``out_dir``, and of runs registered on this machine wherever their folder is (a run
     written with another ``--out``)."""
-    registered = active_runs()
-    live = {Path(r["run_dir"]).resolve() for r in registered if r["alive"]}
-    candidates = {p.resolve() for p in out_dir.glob("*/journal.jsonl")}
-    candidates |= {
-        (Path(r["run_dir"]) / "journal.jsonl").resolve()
-        for r in registered
-        if not r["alive"] and r.get("target") == target_name
-    }
     stale = []
-    for path in sorted(p for p in candidates if p.exists()):
-        if path.parent.resolve() in live:
-            continue
+    for path in journals_without_runner(out_dir, target_name):
         try:
             records = read_journal(path)
         except InvalidInput:

@@ -56,6 +56,7 @@ from resildrill.faults.process import (
     find_processes,
     is_same_process,
     proc_cmdline,
+    proc_ppid,
     proc_start_time,
     proc_state,
     run_restart_command,
@@ -83,14 +84,6 @@ def _signal(pid: int, start_time: int, sig: int) -> bool:
     except ProcessLookupError:
         return False
     return True
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(raw[raw.rfind(")") + 2 :].split()[1])
 
 
 def _proc_entry(pid: int) -> dict[str, Any] | None:
@@ -274,7 +267,7 @@ class HeatFaultBackend:
                 return None
             found = find_processes(service.process, ctx.run_dir)
             return found[0] if len(found) == 1 else None
-        parents = {_ppid(p) for p in pids}
+        parents = {proc_ppid(p) for p in pids}
         if len(parents) != 1:
             return None
         parent = parents.pop()
