@@ -22,6 +22,7 @@ from tests.support.tiny import (
     read_pid,
     resildrill,
     start_run,
+    wait_mark,
     wait_state,
     write_drill,
     write_target,
@@ -149,6 +150,9 @@ def test_sigterm_reverts_gracefully_and_exits_3(web: tuple[Path, int]) -> None:
     try:
         pid = read_pid(folder / "web.pid") or 0
         assert wait_state(pid, ("T",), 15) is not None
+        # the step comes right after the injection in the same tick: a SIGTERM sent before
+        # it starts stops the run ahead of it (correctly), which is not what is tested here
+        assert wait_mark(folder / "reports", "manual_end", 10)
         runner.send_signal(signal.SIGTERM)
         out, err = runner.communicate(timeout=20)
     finally:

@@ -143,6 +143,20 @@ def start_run(
     )
 
 
+def wait_mark(reports: Path, kind: str, timeout: float) -> bool:
+    """Whether a run under ``reports`` streamed a ``kind`` mark to its timeline.jsonl within
+    ``timeout`` seconds (polled every 10 ms): how a test knows a step has happened before it
+    interrupts the run."""
+    start = time.monotonic()
+    needle = f'"kind":"{kind}"'
+    while time.monotonic() - start < timeout:
+        for timeline in reports.glob("*/timeline.jsonl"):
+            if needle in timeline.read_text(encoding="utf-8", errors="replace"):
+                return True
+        time.sleep(0.01)
+    return False
+
+
 def wait_state(pid: int, states: tuple[str, ...], timeout: float) -> float | None:
     """Seconds until the process is in one of ``states`` (polled every 10 ms), or None."""
     from resildrill.faults.process import proc_state
