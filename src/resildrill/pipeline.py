@@ -514,6 +514,8 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
     )
     from resildrill.clock import MonotonicClock
     from resildrill.faults.base import FaultContext
+    from resildrill.load.driver import LoadBucket, WorkflowTotals, apply_buckets
+    from resildrill.observe.histogram import LatencyHistogram
 
     ctx = FaultContext(
         drill.target.spec, drill.target.path.parent, header["run_id"], MonotonicClock()
@@ -527,11 +529,31 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
         return "inject" if heals else "revert"
 
     runs = {f.id: FaultRun(spec=f, counted_from=counted_from(f)) for f in drill.spec.faults}
+    totals: dict[str, WorkflowTotals] = {}
     last = 0.0
     for line in lines[1:]:
         if line.get("t") == "s" and line["p"] in series.sources:
             series.sources[line["p"]].add(line["at"], line["ok"], line["l"])
             last = max(last, line["at"])
+        elif line.get("t") == "lb":
+            bucket = LoadBucket(
+                line["w"],
+                int(line["i"]),
+                int(line["n"]),
+                int(line["f"]),
+                LatencyHistogram.from_json(line["h"]),
+                int(line.get("a", 0)),
+                int(line.get("af", 0)),
+            )
+            apply_buckets(series, [bucket])
+            t = totals.setdefault(bucket.workflow, WorkflowTotals(hist=LatencyHistogram()))
+            t.requests += bucket.count
+            t.failures += bucket.failures
+            t.actions += bucket.actions
+            t.failed_actions += bucket.actions_failed
+            assert t.hist is not None
+            t.hist.merge(bucket.hist)
+            last = max(last, (bucket.index + 1) * RESOLUTION_S)
         elif line.get("t") == "mark":
             m = Mark(line["at_s"], line["kind"], line.get("fault_id"), line.get("detail"))
             record.marks.append(m)
@@ -548,4 +570,11 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
                     fr.reverted_at_s = m.at_s
     record.faults = list(runs.values())
     record.end_s = last
+    if totals:
+        # what the runner had received when it stopped (buckets still on the workers are lost)
+        record.load = {
+            "requests": sum(t.requests for t in totals.values()),
+            "failures": sum(t.failures for t in totals.values()),
+            "by_workflow": {wf: t.to_json() for wf, t in sorted(totals.items())},
+        }
     return record

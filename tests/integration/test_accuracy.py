@@ -143,7 +143,7 @@ def test_outage_and_recovery_match_independent_truth(
         phases={"baseline": "500ms", "recovery": "2s"},
     )
     truth_file = folder / "truth.txt"
-    total = 1 + SPACING_S[spec_case] * (TRIALS - 1) + 1 + 2 + 3
+    # stopped by SIGTERM once the drill is over; the duration only bounds a lost prober
     procs.start(
         str(SUPPORT / "truthprober.py"),
         "--port",
@@ -151,7 +151,7 @@ def test_outage_and_recovery_match_independent_truth(
         "--timeout",
         str(PROBE_TIMEOUT_S),
         "--duration",
-        str(total),
+        "120",
         "--out",
         str(truth_file),
     )

@@ -110,7 +110,7 @@ def test_gateway_loss_with_clinicians(ward: Path, tmp_path: Path) -> None:
         fail = series[f"workflow.{wf}.failures"]["values"]
         assert sum(fail[:start]) == 0, f"{wf} failed before the fault"
         baseline_requests = sum(req[:base_end])
-        assert baseline_requests >= 50, (wf, baseline_requests)
+        assert baseline_requests >= 20, (wf, baseline_requests)  # every workflow was played
         failed_during += sum(fail[start : end + 5])
     assert failed_during > 0
     integrity = report["integrity"]

@@ -220,9 +220,10 @@ def test_short_heatwave_follows_its_plan(ward: Path) -> None:
     latency = report["timeline"]["series"]["probe.replica-a.latency_ms"]["values"]
     base = [v for v in latency[: int(report["baseline_end_s"] / res)] if v is not None]
     hot = [v for v in latency[int(throttled_at / res) : int(shut_at / res)] if v is not None]
-    print(f"replica-a probe latency: baseline {statistics.mean(base):.1f} ms, "
-          f"throttled {statistics.mean(hot):.1f} ms")  # fmt: skip
-    assert base and hot and statistics.mean(hot) > 2 * statistics.mean(base) + 10
+    # the baseline's median: one stalled probe on a busy machine must not lift the bar
+    print(f"replica-a probe latency: baseline median {statistics.median(base):.1f} ms, "
+          f"throttled mean {statistics.mean(hot):.1f} ms")  # fmt: skip
+    assert base and hot and statistics.mean(hot) > 2 * statistics.median(base) + 10
 
     spec = HeatFaultSpec.model_validate({**fault, "at": "0s"})
     tick_real = spec.tick / spec.time_scale

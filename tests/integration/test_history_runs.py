@@ -28,8 +28,13 @@ from tests.support.tiny import (
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 DRILL = "history-kill"
-# 40%: a 1 s kill gives 1.0-1.3 s of outage, a 2 s kill at least 2 s.
-REGRESSION = {"metrics": ["outage", "time_to_recover"], "last_n": 3, "margin": "40%", "min_runs": 1}
+# 100%: a 1 s kill gives 1.0-1.3 s of outage (more on a busy machine), a 4 s kill at least 4 s.
+REGRESSION = {
+    "metrics": ["outage", "time_to_recover"],
+    "last_n": 3,
+    "margin": "100%",
+    "min_runs": 1,
+}
 
 
 @dataclass
@@ -111,7 +116,7 @@ def test_every_run_is_in_the_history_with_its_figures(bench: Bench) -> None:
         report = load_report(run_dir)
         assert entry["outage_s"] == report["summary"]["outage_s"]
         assert entry["time_to_recover_s"] == report["faults"][0]["recovery"]["time_to_recover_s"]
-        assert 0.8 <= entry["outage_s"] <= 1.6
+        assert 0.8 <= entry["outage_s"] <= 2.0
         assert entry["outcome"] == "passed"
     text = cli(bench, "history", "--drill", DRILL)
     assert text.returncode == 0
@@ -185,15 +190,16 @@ def test_regression_gate_judges_a_run_by_the_runs_before_it(bench: Bench) -> Non
 
 
 def test_regression_gate_fails_a_longer_outage_and_names_the_gate(bench: Bench) -> None:
-    """A 2 s kill doubles the outage: exit 1 naming regression.outage; then imported (CI way)."""
-    result, run_dir = bench.run(bench.drill("2s", regression=REGRESSION), "--no-history")
+    """A 4 s kill more than doubles the outage: exit 1 naming regression.outage; then
+    imported (CI way)."""
+    result, run_dir = bench.run(bench.drill("4s", regression=REGRESSION), "--no-history")
     assert result.returncode == 1, result.stderr
     report = load_report(run_dir)
     assert report["outcome"] == "failed"
     assert report["reason"] == "gate failed: regression.outage"
     gate = next(g for g in report["gates"] if g["name"] == "regression.outage")
     assert gate["passed"] is False
-    assert gate["value"] > gate["limit"] >= gate["median"] * 1.4 - 1e-6
+    assert gate["value"] > gate["limit"] >= gate["median"] * 2.0 - 1e-6
     assert gate["compared_runs"] == [load_report(d)["run_id"] for d in bench.runs][::-1]
     assert "regression.outage" in result.stderr
     listed = json.loads(cli(bench, "history", "--drill", DRILL, "--json").stdout)["runs"]

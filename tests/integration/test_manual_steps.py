@@ -16,6 +16,7 @@ from tests.support.tiny import (
     read_pid,
     resildrill,
     start_run,
+    wait_mark,
     wait_state,
     write_drill,
     write_target,
@@ -143,6 +144,7 @@ def test_abort_while_a_step_waits(web: tuple[Path, int]) -> None:
     try:
         pid = read_pid(folder / "web.pid") or 0
         assert wait_state(pid, ("T",), 15) is not None
+        assert wait_mark(reports, "manual_start", 10)  # the step waits (0.5 s after the freeze)
         time.sleep(OPERATOR_TAKES_S)
         aborted = resildrill("abort", run_dir_of(reports).name, "--reason", "ward busy")
         assert aborted.returncode == 0, aborted.stderr

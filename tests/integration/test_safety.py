@@ -20,6 +20,7 @@ from tests.support.tiny import (
     read_pid,
     resildrill,
     start_run,
+    wait_journal,
     wait_state,
     write_drill,
     write_target,
@@ -62,6 +63,8 @@ def test_watchdog_reverts_after_runner_sigkill(web: tuple[Path, int]) -> None:
                 runner.kill()
         assert took is not None, "still frozen 5 s after the runner died"
         cleanup.append(took)
+        # the next trial's runner would be refused while this journal still shows the fault
+        assert wait_journal(folder / f"reports-{trial}", "watchdog_done", 5)
     figures = {
         "trials": len(cleanup),
         "p50_s": round(statistics.median(cleanup), 3),

@@ -116,7 +116,7 @@ def test_replica_loss_is_no_clinical_outage(tmp_path: Path) -> None:
     drill's 6 s gate; replica-a is a new process afterwards."""
     with ward_ehr(tmp_path / "ehr", "replica-loss", "sqlite") as ehr:
         before = ehr.pid("replica-a")
-        report, _ = run_example("replica-loss", ehr, tmp_path, {"baseline": "2s", "recovery": "6s"})
+        report, _ = run_example("replica-loss", ehr, tmp_path, {"baseline": "2s", "recovery": "8s"})
         assert ehr.pid("replica-a") != before
     assert report["summary"]["outage_s"] == 0.0
     assert probe_failed(report, "gateway") == []
@@ -135,7 +135,7 @@ def test_total_loss_measures_an_outage_and_its_recovery(tmp_path: Path) -> None:
     with ward_ehr(tmp_path / "ehr", "total-loss", "sqlite") as ehr:
         services = ("gateway", "replica-a", "replica-b")
         before = {s: ehr.pid(s) for s in services}
-        report, _ = run_example("total-loss", ehr, tmp_path, {"baseline": "2s", "recovery": "8s"})
+        report, _ = run_example("total-loss", ehr, tmp_path, {"baseline": "2s", "recovery": "10s"})
         assert all(ehr.pid(s) != before[s] for s in services)
     outage = report["summary"]["outage_s"]
     assert 1.0 <= outage <= 8.0

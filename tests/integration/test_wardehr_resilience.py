@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from resildrill.faults.process import proc_state
 from resildrill.wardehr import stack
 from resildrill.wardehr.testing import FhirClient, Reply, RunningStack, running_stack
 
@@ -229,10 +230,32 @@ def test_no_acknowledged_write_lost_when_replicas_are_killed(ehr: RunningStack) 
     assert result["wrong_version"] == 0
 
 
+def diagnostics(reply: Reply) -> str:
+    issues = reply.body.get("issue", []) if isinstance(reply.body, dict) else []
+    return " ".join(i.get("diagnostics", "") for i in issues)
+
+
 def held_lock(reply: Reply) -> bool:
     """A 503 because another writer holds SQLite's lock (not applied, retry later)."""
-    issues = reply.body.get("issue", []) if isinstance(reply.body, dict) else []
-    return reply.status == 503 and any("locked" in i.get("diagnostics", "") for i in issues)
+    return reply.status == 503 and "locked" in diagnostics(reply)
+
+
+def watch_until_gone(pid: int, limit_s: float) -> tuple[threading.Thread, dict[str, float]]:
+    """A thread noting (monotonic) when ``pid`` stops existing or becomes a zombie: when the
+    supervisor's liveness kill really landed, not when it was due."""
+    seen: dict[str, float] = {}
+
+    def watch() -> None:
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            if proc_state(pid) in (None, "Z", "X"):
+                seen["at"] = time.monotonic()
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, seen
 
 
 @pytest.mark.timeout(60)
@@ -252,8 +275,10 @@ def test_frozen_replica_does_not_block_writes_forever(ehr: RunningStack) -> None
         frozen["at"] = time.monotonic()
         ehr.signal("replica-b", signal.SIGSTOP)
 
+    watcher, gone = watch_until_gone(pid, 20.0)
     try:
         stream = run_stream(ehr, 9.0, [(1.0, freeze)], writers=2, readers=2, pause_s=0.02)
+        watcher.join(timeout=12)
     finally:
         # never leave a stopped process behind, whatever happened
         with_pid_alive = stack.status(ehr.target)
@@ -265,14 +290,22 @@ def test_frozen_replica_does_not_block_writes_forever(ehr: RunningStack) -> None
     # the latest the liveness check kills the frozen replica: the next check, then one
     # timed-out check per allowed failure; plus a second of scheduling slack
     kill_due = at + cfg.liveness_interval * (cfg.liveness_failures + 1) + 1.0
+    assert "at" in gone, "the frozen replica was never killed"
+    killed = gone["at"]
+
+    def behind_lock(r: Reply) -> bool:
+        # a 503 after the busy timeout, or a write on the healthy replica that waited for
+        # the lock past the gateway's upstream timeout (a busy machine): both end with the kill
+        return held_lock(r) or (r.status == 504 and "replica-a: timed out" in diagnostics(r))
+
     reads = stream.of("read")
     writes = [r for k, r, _ in stream.records if k != "read"]
     failed_reads = [r for r, _ in reads if r.status != 200]
     failed_writes = [r for r in writes if not r.ok]
-    unlocked_failures = [r for r in failed_writes if not held_lock(r)]
+    unlocked_failures = [r for r in failed_writes if not behind_lock(r)]
     late = [r for r in unlocked_failures if r.started > at + 1.5]
-    late += [r for r in failed_writes if held_lock(r) and r.started > kill_due]
-    after_kill = [r for r in writes if r.started > kill_due]
+    late += [r for r in failed_writes if behind_lock(r) and r.started > killed]
+    after_kill = [r for r in writes if r.started > killed]
     slowest = max(r.elapsed for r in writes + [r for r, _ in reads])
     sup = json.loads((stack.run_dir_of(ehr.target) / "supervisor.json").read_text())
     kills = sup["children"]["replica-b"]["liveness_kills"]
@@ -281,13 +314,14 @@ def test_frozen_replica_does_not_block_writes_forever(ehr: RunningStack) -> None
         f"({sorted({r.status for r in failed_writes})}, "
         f"{len(failed_writes) - len(unlocked_failures)} behind the frozen lock), "
         f"{len(reads)} reads, {len(failed_reads)} failed; slowest request {slowest:.2f} s; "
-        f"liveness kills: {kills}"
+        f"liveness kills: {kills}, {killed - at:.2f} s after the freeze"
     )
+    assert killed <= kill_due + 2.0  # bounded, with room for a busy machine
     assert failed_reads == []
     assert late == [], "writes still failing after the frozen replica should be gone"
     assert len(after_kill) > 10 and all(r.ok for r in after_kill)
     assert len(unlocked_failures) <= 2  # at most the writes in flight on the frozen replica
-    assert slowest < 2.0 + 0.5  # the gateway's upstream timeout, plus scheduling slack
+    assert slowest < 2.0 + 1.0  # the gateway's upstream timeout, plus scheduling slack
     assert kills >= 1
     ehr.wait_healthy(10)
     assert ehr.pid("replica-b") != pid

@@ -86,6 +86,11 @@ def test_killed_child_is_restarted_after_the_delay(tmp_path: Path) -> None:
         took = time.monotonic() - killed_at
         assert second != first
         assert 0.5 <= took < 3.0  # the delay, plus room for a busy machine
+        # the pidfile is written before the status file: wait for the status to catch up
+        wait_for(
+            lambda: status(tmp_path).get("children", {}).get("sleeper", {}).get("pid") == second,
+            5,
+        )
         assert status(tmp_path)["children"]["sleeper"]["restarts"] == 1
         assert status(tmp_path)["children"]["sleeper"]["last_exit"] == -signal.SIGKILL
     finally:

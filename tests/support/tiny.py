@@ -157,6 +157,21 @@ def wait_mark(reports: Path, kind: str, timeout: float) -> bool:
     return False
 
 
+def wait_journal(reports: Path, record_type: str, timeout: float) -> bool:
+    """Whether a run under ``reports`` journalled a ``record_type`` record within ``timeout``
+    seconds: e.g. ``watchdog_done``, written after the watchdog's reverts (a service seen
+    running again is continued a moment before its revert is journalled)."""
+    start = time.monotonic()
+    needle = f'"type":"{record_type}"'
+    while time.monotonic() - start < timeout:
+        for journal in reports.glob("*/journal.jsonl"):
+            text = journal.read_text(encoding="utf-8", errors="replace").replace(" ", "")
+            if needle in text:
+                return True
+        time.sleep(0.01)
+    return False
+
+
 def wait_state(pid: int, states: tuple[str, ...], timeout: float) -> float | None:
     """Seconds until the process is in one of ``states`` (polled every 10 ms), or None."""
     from resildrill.faults.process import proc_state

@@ -312,9 +312,11 @@ class DrillRunner:
             is bounded in time (Locust's start, webhooks, confirming reverts, the integrity
             read-back): slow, not stuck, so the watchdog must not fence the run meanwhile."""
             stop = threading.Event()
+            # well inside the watchdog's limit, however short a test makes it
+            every = min(1.0, stale_after / 4)
 
             def keep_beating() -> None:
-                while not stop.wait(1.0):
+                while not stop.wait(every):
                     beat()
 
             thread = threading.Thread(target=keep_beating, name="heartbeat", daemon=True)
@@ -365,7 +367,10 @@ class DrillRunner:
             if load is not None:
                 from resildrill.load.driver import apply_buckets
 
-                apply_buckets(series, load.poll())
+                buckets = load.poll()
+                apply_buckets(series, buckets)
+                for b in buckets:
+                    stream.load_bucket(b)
             for s in sampler.drain():
                 at = s.at - t0
                 series.sources[s.probe].add(at, s.ok, s.latency_s)
@@ -456,7 +461,9 @@ class DrillRunner:
             backend = self.registry.backend(fr.spec.kind)
             if fenced_file.exists():
                 raise InjectionFailed("fenced by the watchdog; nothing more is injected")
-            if not wait_watching(run_dir, watchdog):
+            with beating():  # a watchdog slow to start must not find the beat stale
+                watching = wait_watching(run_dir, watchdog)
+            if not watching:
                 raise InjectionFailed("the watchdog did not start; nothing injected")
             fr.inject_requested_at_s = round(now_s(), 4)
             if not armed:

@@ -1,8 +1,14 @@
 """Timestamped marks of a run and the streamed ``timeline.jsonl`` that outlives a crash.
 
 Times are seconds from the run's ``monotonic_t0``. The stream holds a header, every probe
-sample and every mark as one JSON line each, flushed every tick, so a run killed at any
-moment still leaves what it measured (``resildrill report`` rebuilds a partial report).
+sample, every mark and every clinician-load bucket as one JSON line each, flushed every
+tick, so a run killed at any moment still leaves what it measured (``resildrill report``
+rebuilds a partial report).
+
+Line types (``t``): ``header``; ``s`` a probe sample (``p`` probe, ``at``, ``ok``, ``l``
+latency in s); ``mark``; ``lb`` a load bucket delta (``w`` workflow, ``i`` 100 ms bucket
+index, ``n`` requests, ``f`` failures, ``h`` latency histogram, ``a`` clinical actions,
+``af`` failed actions; several lines for one bucket add up).
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resildrill.load.driver import LoadBucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,20 @@ class TimelineStream:
 
     def sample(self, probe: str, at_s: float, ok: bool, latency_s: float) -> None:
         self.write({"t": "s", "p": probe, "at": round(at_s, 4), "ok": ok, "l": round(latency_s, 5)})
+
+    def load_bucket(self, b: LoadBucket) -> None:
+        self.write(
+            {
+                "t": "lb",
+                "w": b.workflow,
+                "i": b.index,
+                "n": b.count,
+                "f": b.failures,
+                "h": b.hist.to_json(),
+                "a": b.actions,
+                "af": b.actions_failed,
+            }
+        )
 
     def flush(self) -> None:
         self._file.flush()
