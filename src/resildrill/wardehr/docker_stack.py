@@ -53,6 +53,7 @@ from resildrill.faults.docker_engine import (
     engine_address,
     import_docker,
 )
+from resildrill.wardehr.fhir import capability_statement
 from resildrill.wardehr.stack import Hop, ServiceStatus, StackStatus, http_ok
 
 __all__ = [
@@ -387,6 +388,11 @@ def write_target(
         "name": name,
         "description": "the bundled ward EHR as containers (sqlite), synthetic data only",
         "environment": "staging",
+        # asked before any injection: the address really is this ward EHR (runner/safety.py)
+        "identity": {
+            "url": f"http://{addr('gateway')}/metadata",
+            "fhir_software": capability_statement("")["software"]["name"],
+        },
         "run_dir": run_dir,
         "services": services,
         "probes": [

@@ -56,6 +56,8 @@ def test_crashed_gateway_is_restarted_by_its_restart_policy(
     before = inspect(gateway)
     assert before["HostConfig"]["RestartPolicy"]["Name"] == "always"
     assert before["HostConfig"]["NetworkMode"] == "host"
+    # the run below checks this identity against the containers' /metadata before injecting
+    assert yaml.safe_load(target.read_text())["identity"]["fhir_software"]
     drill = {
         "apiVersion": "resildrill/v1",
         "kind": "Drill",
