@@ -23,6 +23,7 @@ from resildrill.analysis import verdict
 from resildrill.drill.loader import load_drill
 from resildrill.drill.model import SLOSpec
 from resildrill.errors import worst_exit_code
+from resildrill.load.driver import WorkflowSeries
 from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries, bucket_index
 from resildrill.plugins import FaultRegistry
 from resildrill.runner.runner import FaultRun, RunRecord
@@ -208,6 +209,14 @@ def _series_json(record: RunRecord, analysis: Analysis, registry: FaultRegistry)
         else:
             out[f"{prefix}.requests"] = {"unit": "count", "values": s.counts[:n]}
             out[f"{prefix}.failures"] = {"unit": "count", "values": s.failures[:n]}
+            if isinstance(s, WorkflowSeries) and any(s.actions):
+                # clinical actions by their start: when clinicians' tasks failed, not only
+                # how many (report.json load.by_workflow holds the totals)
+                out[f"{prefix}.actions"] = {"unit": "count", "values": s.actions[:n]}
+                out[f"{prefix}.failed_actions"] = {
+                    "unit": "count",
+                    "values": s.actions_failed[:n],
+                }
         lat_key = "latency_ms" if s.source == "probe" else "p95_ms"
         q = 0.5 if s.source == "probe" else 0.95
         values = []

@@ -113,6 +113,12 @@ def test_gateway_loss_with_clinicians(ward: Path, tmp_path: Path) -> None:
         assert baseline_requests >= 20, (wf, baseline_requests)  # every workflow was played
         failed_during += sum(fail[start : end + 5])
     assert failed_during > 0
+    # when clinicians' tasks failed, bucket by bucket, adds up to (at most: buckets after the
+    # run's end are cut) each workflow's failed-action total
+    by = report["load"]["by_workflow"]
+    series_failed = {wf: sum(series[f"workflow.{wf}.failed_actions"]["values"]) for wf in workflows}
+    assert all(series_failed[wf] <= by[wf]["failed_actions"] for wf in workflows), series_failed
+    assert sum(series_failed.values()) > 0
     integrity = report["integrity"]
     assert integrity["writes_acknowledged"] > 0
     assert integrity["writes_lost"] == 0 and integrity["writes_duplicated"] == 0

@@ -18,6 +18,8 @@ Timeline series names (the runner produces them, the HTML chart reads them):
 ``workflow.<name>.requests``   count   requests in the bucket
 ``workflow.<name>.failures``   count   failed requests in the bucket
 ``workflow.<name>.p95_ms``     ms      95th percentile latency in the bucket
+``workflow.<name>.actions``    count   clinical actions started in the bucket
+``workflow.<name>.failed_actions`` count  of those, actions with a failed request
 ``slo.<label>.breached``       flag    1 while the SLO is breached
 ``outage`` / ``degraded``      flag    1 during outage / any SLO breached
 ``heat.room``                  °C      the room's temperature (heat faults)
