@@ -27,6 +27,9 @@ the drill runs (linear). Runner peak (VmHWM) 90.0 MiB, reached right after the d
 integrity read-back of 11,534 writes (VmRSS 79.1 MiB at run_end). Locust peak: master
 65.1 MiB, worker 64.7 MiB. The simulation at the same 33.2 req/s peaks at 57.5 MiB: it matches
 the drill's end, but misses the read-back's +33 MiB.
+Again after the runner began streaming load buckets to timeline.jsonl (same day): 19,944
+requests, VmRSS 47.4 -> 57.2 MiB (+1.08 MiB/min), peak 90.1 MiB, timeline.jsonl 2.4 MiB with
+19,260 load-bucket lines: streaming costs disk, not memory.
 """
 
 from __future__ import annotations
@@ -563,6 +566,11 @@ def real_drill(minutes: float) -> dict[str, Any]:
             for role in ("master", "worker")
         },
         "run_dir": str(run_dir),
+        # crash-safe copy of everything measured (probe samples, marks, load buckets)
+        "timeline_mib": (run_dir / "timeline.jsonl").stat().st_size / 2**20,
+        "timeline_load_lines": sum(
+            1 for line in (run_dir / "timeline.jsonl").open() if line.startswith('{"t":"lb"')
+        ),
     }
 
 
@@ -606,6 +614,10 @@ def print_real_drill(minutes: float) -> None:
     print(
         f"  Locust peak RSS (VmHWM): master {r['locust']['master']:.1f} MiB, "
         f"worker {r['locust']['worker']:.1f} MiB"
+    )
+    print(
+        f"  timeline.jsonl (what a partial report is rebuilt from): {r['timeline_mib']:.1f} MiB, "
+        f"{r['timeline_load_lines']} load-bucket lines"
     )
     print(f"  run folder: {r['run_dir']}")
     print(f"SIMULATED ({minutes:g} min of buckets at the drill's {rate:.1f} req/s, 1 worker):")

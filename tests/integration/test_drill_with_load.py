@@ -200,3 +200,6 @@ def test_failed_clinical_actions_halt_the_drill(tmp_path: Path) -> None:
     assert report["integrity"]["writes_unverifiable"] > 0
     (writes,) = [g for g in report["gates"] if g["name"] == "max_writes_lost"]
     assert not writes["passed"] and "could not be read back" in writes["reason"]
+    # and the terminal says why, not only value and limit
+    assert "gate max_writes_lost: FAIL" in result.stderr
+    assert "could not be read back" in result.stderr

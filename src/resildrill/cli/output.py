@@ -94,7 +94,11 @@ def print_result(report: dict[str, Any]) -> None:
         f"availability {100 * s['availability']:.2f}%"
     )
     for g in report["gates"]:
+        # a failed gate's own sentence says why (e.g. writes that could not be read back)
+        why = f": {g['reason']}" if not g["passed"] and g.get("reason") else ""
         console.print(
             f"  gate {g['name']}: {'pass' if g['passed'] else 'FAIL'} "
-            f"(value {g['value']}, limit {g['limit']})"
+            f"(value {g['value']}, limit {g['limit']}){why}",
+            markup=False,
+            soft_wrap=True,  # one line per gate, whatever the terminal's width
         )
