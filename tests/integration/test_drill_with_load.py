@@ -66,7 +66,7 @@ def test_gateway_loss_with_clinicians(ward: Path, tmp_path: Path) -> None:
                     "max_failed_actions": 100_000,
                     "max_wait_beyond_slo": "60s",
                 },
-                # Equal weights so every persona gets its 50 baseline requests in a short drill.
+                # Equal weights so every persona plays in the baseline of a short drill.
                 "load": {
                     "users": 30,
                     "pace": 60,

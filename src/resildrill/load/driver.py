@@ -358,6 +358,8 @@ class LoadDriver:
         self.unsynced_dropped = 0
         #: Remote worker -> (offset of its monotonic clock from ours, uncertainty), seconds.
         self.remote_clocks: dict[str, tuple[float, float]] = {}
+        #: Requests each remote worker contributed (placed in the timeline).
+        self.remote_requests: dict[str, int] = {}
         self._port: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -598,11 +600,14 @@ class LoadDriver:
                 )
             if msg.get("oldest_done") is not None:
                 self.ages.add(max(0.0, arrived - (float(msg["oldest_done"]) - shift)))
+            remote = str(msg.get("worker")) if "clock_offset" in msg else None
             for wf, raw_start, count, failures, hist, actions, actions_failed in msg["buckets"]:
                 start = float(raw_start) - shift
                 if arrived - (start + RESOLUTION_S) > horizon:
                     self.late_dropped += int(count)
                     continue
+                if remote is not None:
+                    self.remote_requests[remote] = self.remote_requests.get(remote, 0) + int(count)
                 b = LoadBucket(
                     str(wf),
                     index_of(start, self.t0),
@@ -713,7 +718,11 @@ class LoadDriver:
             "failure": self.failure,
             "unsynced_dropped": self.unsynced_dropped,
             "remote_workers": {
-                name: {"clock_offset_s": round(off, 6), "uncertainty_s": round(unc, 6)}
+                name: {
+                    "clock_offset_s": round(off, 6),
+                    "uncertainty_s": round(unc, 6),
+                    "requests": self.remote_requests.get(name, 0),
+                }
                 for name, (off, unc) in sorted(self.remote_clocks.items())
             },
             "sample_age_p99_ms": _ms(self.ages.quantile(0.99)),

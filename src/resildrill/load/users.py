@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import gevent.ssl  # noqa: TID251 - this module only ever runs inside a Locust process
 from locust import FastHttpUser, task  # noqa: TID251
 
+from resildrill.drill.model import LoadSpec
 from resildrill.load import worker
 
 WRITE_SYSTEM = "urn:resildrill:write"
@@ -33,8 +34,7 @@ FHIR_JSON = "application/fhir+json"
 #: Patients, encounters and locations a process has seen are re-fetched this often.
 _CACHE_S = 30.0
 
-_SPEC = worker.spec()
-_PACE = _SPEC.pace
+_SPEC = worker.current_spec()
 
 #: NEWS2 parameters (RCP 2017, clinical.md 3b) with their R4 vital-signs LOINC codes
 #: (clinical.md 3c): respiratory rate, SpO2, systolic/diastolic BP (panel with
@@ -51,7 +51,8 @@ LOCAL = "urn:resildrill:code"
 
 def _think(low_s: float, high_s: float) -> float:
     """A think time drawn from real-world seconds, compressed by the drill's pace."""
-    return random.uniform(low_s, high_s) / _PACE
+    # read each time: a remote worker adopts the drill's pace when the master sends it
+    return random.uniform(low_s, high_s) / worker.current_spec().pace
 
 
 class _Token:
@@ -68,7 +69,7 @@ class _Token:
 
 
 def _ssl_context() -> Any:
-    ca = _SPEC.ca_bundle
+    ca = worker.current_spec().ca_bundle
     return (
         gevent.ssl.create_default_context(cafile=ca) if ca else gevent.ssl.create_default_context()
     )
@@ -567,6 +568,15 @@ PERSONA_CLASSES: tuple[type[ClinicalUser], ...] = (
     EdTriageNurse,
     BedManager,
 )
+
+
+def _adopt_timeouts(spec: LoadSpec) -> None:
+    """A remote worker got the drill's spec: users spawned from now on use its timeouts."""
+    ClinicalUser.network_timeout = spec.request_timeout
+    ClinicalUser.connection_timeout = min(spec.request_timeout, 5.0)
+
+
+worker.when_spec_changes(_adopt_timeouts)
 
 
 def configure(weights: dict[str, float]) -> None:

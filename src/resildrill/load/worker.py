@@ -19,6 +19,12 @@ The bearer token travels the other way: the driver writes it (and each refreshed
 the master's stdin; the master sends it to every worker over Locust's channel, and a
 worker asks for it when it joins (``TOKEN_REQUEST_TYPE``), so remote workers get it too.
 Users read it with :func:`bearer_token`; the first requests wait for the master's answer.
+
+The drill's LoadSpec reaches a remote worker the same way: the master answers a joining
+worker with the spec it was started with (``SPEC_TYPE``), so pace and request timeout
+follow the drill, not whatever the load host's environment says. Only ``ca_bundle`` stays
+the worker's own (a path on the runner's host means nothing on another). Users read the
+spec in force with :func:`current_spec`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent  # noqa: TID251 - this module only ever runs inside a Locust process
@@ -58,6 +65,7 @@ PONG_TYPE = "resildrill_pong"
 CLOCK_TYPE = "resildrill_clock"
 TOKEN_TYPE = "resildrill_token"
 TOKEN_REQUEST_TYPE = "resildrill_token_request"
+SPEC_TYPE = "resildrill_spec"
 #: How long a worker's users wait for the master's answer before their first request.
 _TOKEN_WAIT_S = 10.0
 #: Remote workers are pinged this often; the estimate with the shortest round trip of the
@@ -204,7 +212,11 @@ class _Plugin:
                 runner.send_message(TOKEN_TYPE, {"token": token}, client)
 
     def on_token_request(self, environment: Environment, msg: Any, **_: Any) -> None:
-        """On the master: a worker that joined asks for the token (answered once known)."""
+        """On the master: a worker that joined asks for the token (answered once known);
+        it gets the drill's LoadSpec at once."""
+        drill_spec = self.config.get("spec")
+        if drill_spec is not None and environment.runner is not None:
+            environment.runner.send_message(SPEC_TYPE, {"spec": drill_spec}, str(msg.node_id))
         if self.token_known.is_set() and environment.runner is not None:
             environment.runner.send_message(TOKEN_TYPE, {"token": self.token}, str(msg.node_id))
         else:
@@ -215,6 +227,17 @@ class _Plugin:
         token = (msg.data or {}).get("token")
         self.token = token if isinstance(token, str) else None
         self.token_known.set()
+
+    def on_spec(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """On a worker: the drill's LoadSpec from the master. A worker the driver started
+        already has it; a remote one adopts it, keeping its own CA bundle."""
+        if not self.remote:
+            return
+        try:
+            drill = LoadSpec.model_validate((msg.data or {}).get("spec") or {})
+        except ValueError:
+            return  # a master of another version: keep this host's spec
+        _adopt_spec(drill.model_copy(update={"ca_bundle": spec().ca_bundle}))
 
     def stop_test(self) -> None:
         """Stop every worker's users, wait for their last buckets, tell the parent.
@@ -286,6 +309,7 @@ class _Plugin:
                 runner.register_message(PING_TYPE, self.on_ping)
                 runner.register_message(CLOCK_TYPE, self.on_clock)
                 runner.register_message(TOKEN_TYPE, self.on_token)
+                runner.register_message(SPEC_TYPE, self.on_spec)
                 runner.send_message(TOKEN_REQUEST_TYPE, None)
             else:
                 self.token_known.set()  # a local runner: only its own environment
@@ -358,6 +382,34 @@ def config() -> dict[str, Any]:
 def spec() -> LoadSpec:
     """The drill's LoadSpec as the driver passed it (defaults outside a driven run)."""
     return LoadSpec.model_validate(config().get("spec", {}))
+
+
+#: The spec a remote worker got from the master (None: this process's own is in force).
+_DRILL_SPEC: LoadSpec | None = None
+_SPEC_LISTENERS: list[Callable[[LoadSpec], None]] = []
+
+
+@functools.cache
+def _own_spec() -> LoadSpec:
+    return spec()
+
+
+def current_spec() -> LoadSpec:
+    """The LoadSpec in force: the drill's as the master sent it (remote workers), else this
+    process's own (:func:`spec`). Cheap: call it where the value is used."""
+    return _DRILL_SPEC if _DRILL_SPEC is not None else _own_spec()
+
+
+def when_spec_changes(listener: Callable[[LoadSpec], None]) -> None:
+    """Call ``listener`` with the new spec when the master's arrives (remote workers)."""
+    _SPEC_LISTENERS.append(listener)
+
+
+def _adopt_spec(new: LoadSpec) -> None:
+    global _DRILL_SPEC
+    _DRILL_SPEC = new
+    for listener in _SPEC_LISTENERS:
+        listener(new)
 
 
 def install() -> None:

@@ -376,6 +376,35 @@ class Clerk(FastHttpUser):
 """
 
 
+def _remote_worker(locustfiles: str, port: int, host: str, **env: str) -> subprocess.Popen[bytes]:
+    """A worker started as on another load host: ``locust --worker --master-host``, without
+    the driver's ``RESILDRILL_*`` environment (plus ``env``); stop it with its group."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RESILDRILL_")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            locustfiles,
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "--host",
+            host,
+            "--loglevel",
+            "WARNING",
+        ],
+        env={**clean, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 @pytest.mark.timeout(90)
 def test_remote_worker_clock_is_measured_and_corrected(
     fhir_stub: Callable[..., str], tmp_path: Path
@@ -387,30 +416,9 @@ def test_remote_worker_clock_is_measured_and_corrected(
     own = tmp_path / "clerk.py"
     own.write_text(_CLERK)
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESILDRILL_")}
-    env["RESILDRILL_TEST_CLOCK_SKEW"] = "1000"  # another host's monotonic clock
-    remote = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            f"{_LOCUSTFILES / 'plugin.py'},{own}",
-            "--worker",
-            "--master-host",
-            "127.0.0.1",
-            "--master-port",
-            str(port),
-            "--host",
-            base,
-            "--loglevel",
-            "WARNING",
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    # another host's monotonic clock
+    remote = _remote_worker(
+        f"{_LOCUSTFILES / 'plugin.py'},{own}", port, base, RESILDRILL_TEST_CLOCK_SKEW="1000"
     )
     t0 = time.monotonic()
     spec = LoadSpec(users=4, remote_workers=1, master_port=port, locustfile=str(own))
@@ -432,6 +440,37 @@ def test_remote_worker_clock_is_measured_and_corrected(
     assert len(counts) <= (time.monotonic() - t0) / 0.1 + 1  # nothing 1000 s in the future
     assert sum(counts) > 100 and driver.late_dropped == 0
     assert driver.unsynced_dropped <= sum(counts) * 0.05
+    assert 0 < clock["requests"] <= sum(counts)
+
+
+@pytest.mark.timeout(90)
+def test_remote_worker_plays_at_the_drills_pace(
+    fhir_stub: Callable[..., str], tmp_path: Path
+) -> None:
+    """A remote worker with no spec of its own (default pace 30: an observation round every
+    1.6-2.3 s) plays the built-in personas at the drill's pace 600, sent by the master."""
+    from resildrill.load.driver import _LOCUSTFILES, _free_port
+
+    base = fhir_stub()
+    port = _free_port()
+    remote = _remote_worker(str(_LOCUSTFILES / "clinical.py"), port, base)
+    spec = LoadSpec(
+        users=2, pace=600, remote_workers=1, master_port=port, workflows={"obs_round": 1}
+    )
+    driver = LoadDriver(spec, host=base, run_dir=tmp_path / "run", monotonic_t0=time.monotonic())
+    series = TimeSeries()
+    try:
+        driver.start()
+        _drive(driver, 4.0, series)
+    finally:
+        driver.stop()
+        os.killpg(remote.pid, signal.SIGKILL)
+        remote.wait(timeout=10)
+    (clock,) = driver.summary()["remote_workers"].values()
+    actions = sum(series.sources["obs_round"].actions) if "obs_round" in series.sources else 0
+    print(f"\nremote worker at the drill's pace: {clock['requests']} requests, {actions} actions")
+    # one user on the remote worker: at pace 30 at most 3 rounds in 4 s, at 600 dozens
+    assert clock["requests"] >= 60, clock
 
 
 @pytest.mark.timeout(60)
