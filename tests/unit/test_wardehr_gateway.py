@@ -54,3 +54,53 @@ def test_stack_settings_are_checked() -> None:
         StackConfig.model_validate({**base, "gateway": {"listen": "localhost"}})
     with pytest.raises(ValidationError):
         StackConfig.model_validate({**base, "restart_delay": 5})  # a duration needs a unit
+
+
+def test_health_check_timeouts_mark_down_only_in_a_row() -> None:
+    """A replica answering one health check late stays up; two late checks in a row mark it
+    down; a refused check marks a replica down at once (real loopback sockets)."""
+    import asyncio
+    import socket
+
+    import aiohttp
+    from aiohttp import web
+
+    from resildrill.wardehr.gateway import TIMEOUTS_TO_MARK_DOWN
+
+    async def scenario() -> None:
+        delay = {"s": 0.3}
+
+        async def healthz(_: web.Request) -> web.Response:
+            await asyncio.sleep(delay["s"])
+            return web.json_response({"status": "ok"})
+
+        app = web.Application()
+        app.router.add_get("/healthz", healthz)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        with socket.socket() as s:  # a port nothing listens on: refused
+            s.bind(("127.0.0.1", 0))
+            closed = s.getsockname()[1]
+        slow = Upstream("slow", f"127.0.0.1:{port}")
+        gone = Upstream("gone", f"127.0.0.1:{closed}")
+        gw = Gateway([slow, gone], timeout_s=2.0, health_interval_s=0.5, health_timeout_s=0.1)
+        gw._session = aiohttp.ClientSession()
+        try:
+            await gw._check(slow)
+            assert slow.healthy and slow.check_timeouts == 1  # late once: still up
+            for _ in range(TIMEOUTS_TO_MARK_DOWN - 1):
+                await gw._check(slow)
+            assert not slow.healthy
+            delay["s"] = 0.0
+            await gw._check(slow)
+            assert slow.healthy and slow.check_timeouts == 0
+            await gw._check(gone)
+            assert not gone.healthy  # refused: at once
+        finally:
+            await gw.session.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())

@@ -2,9 +2,12 @@
 
 Owns the clients -> replicas hop. Requests go round-robin to the replicas marked healthy;
 each upstream request has a deadline (``--timeout``), so a frozen (SIGSTOP'd) replica costs a
-request at most that long. A replica is marked down by its health check (``GET /healthz``
-every ``--health-interval`` with a short deadline) or as soon as a request to it fails, and up
-again by the next passing health check.
+request at most that long. A replica is marked down as soon as a request to it fails, or by
+its health check (``GET /healthz`` every ``--health-interval`` with a short deadline): at once
+when the check is refused or answers non-200, but only after ``TIMEOUTS_TO_MARK_DOWN`` checks
+in a row time out (like HAProxy's ``fall``), because a busy host can answer one check late
+and marking every replica down at once would turn clinicians away from a working system.
+It is marked up again by the next passing health check.
 
 Failover rules (why: a read can be repeated safely, a write cannot):
 
@@ -52,6 +55,10 @@ _RETRYABLE_STATUS = (502, 503, 504)
 _IDEMPOTENT = ("GET", "HEAD")
 
 
+#: Health checks in a row that must time out before a replica is marked down by them.
+TIMEOUTS_TO_MARK_DOWN = 2
+
+
 @dataclass
 class Upstream:
     """One replica as the gateway sees it."""
@@ -63,6 +70,8 @@ class Upstream:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     failures: int = 0
+    #: Health checks in a row that timed out (see TIMEOUTS_TO_MARK_DOWN).
+    check_timeouts: int = 0
 
     @property
     def url(self) -> str:
@@ -130,8 +139,14 @@ class Gateway:
                 await resp.read()
                 ok = resp.status == 200
                 reason = f"health check answered {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError:
+            upstream.check_timeouts += 1
+            if upstream.check_timeouts >= TIMEOUTS_TO_MARK_DOWN:
+                upstream.mark(False, f"{upstream.check_timeouts} health checks timed out")
+            return
+        except aiohttp.ClientError as exc:
             ok, reason = False, f"health check failed: {type(exc).__name__} {exc}".strip()
+        upstream.check_timeouts = 0
         upstream.mark(ok, reason)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
