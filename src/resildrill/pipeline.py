@@ -555,13 +555,7 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
                 int(line.get("af", 0)),
             )
             apply_buckets(series, [bucket])
-            t = totals.setdefault(bucket.workflow, WorkflowTotals(hist=LatencyHistogram()))
-            t.requests += bucket.count
-            t.failures += bucket.failures
-            t.actions += bucket.actions
-            t.failed_actions += bucket.actions_failed
-            assert t.hist is not None
-            t.hist.merge(bucket.hist)
+            totals.setdefault(bucket.workflow, WorkflowTotals()).add(bucket)
             last = max(last, (bucket.index + 1) * RESOLUTION_S)
         elif line.get("t") == "mark":
             m = Mark(line["at_s"], line["kind"], line.get("fault_id"), line.get("detail"))

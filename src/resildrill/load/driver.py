@@ -98,6 +98,16 @@ class WorkflowTotals:
     failed_actions: int = 0
     hist: LatencyHistogram | None = None
 
+    def add(self, b: LoadBucket) -> None:
+        """Count one bucket delta into the totals."""
+        self.requests += b.count
+        self.failures += b.failures
+        self.actions += b.actions
+        self.failed_actions += b.actions_failed
+        if self.hist is None:
+            self.hist = LatencyHistogram()
+        self.hist.merge(b.hist)
+
     def to_json(self) -> dict[str, Any]:
         p95 = self.hist.quantile(0.95) if self.hist is not None else None
         return {
@@ -617,15 +627,7 @@ class LoadDriver:
                     int(actions),
                     int(actions_failed),
                 )
-                t = self.totals.get(b.workflow)
-                if t is None:
-                    t = self.totals[b.workflow] = WorkflowTotals(hist=LatencyHistogram())
-                t.requests += b.count
-                t.failures += b.failures
-                t.actions += b.actions
-                t.failed_actions += b.actions_failed
-                assert t.hist is not None
-                t.hist.merge(b.hist)
+                self.totals.setdefault(b.workflow, WorkflowTotals()).add(b)
                 out.append(b)
         return out
 
