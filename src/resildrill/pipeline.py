@@ -523,7 +523,7 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
     )
     from resildrill.clock import MonotonicClock
     from resildrill.faults.base import FaultContext
-    from resildrill.load.driver import LoadBucket, WorkflowTotals, apply_buckets
+    from resildrill.load.driver import LoadBucket, WorkflowTotals, apply_buckets, totals_json
     from resildrill.observe.histogram import LatencyHistogram
 
     ctx = FaultContext(
@@ -575,9 +575,5 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
     record.end_s = last
     if totals:
         # what the runner had received when it stopped (buckets still on the workers are lost)
-        record.load = {
-            "requests": sum(t.requests for t in totals.values()),
-            "failures": sum(t.failures for t in totals.values()),
-            "by_workflow": {wf: t.to_json() for wf, t in sorted(totals.items())},
-        }
+        record.load = totals_json(totals)
     return record

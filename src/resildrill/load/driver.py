@@ -119,6 +119,16 @@ class WorkflowTotals:
         }
 
 
+def totals_json(totals: dict[str, WorkflowTotals]) -> dict[str, Any]:
+    """report.json ``load``'s ``requests``, ``failures`` and ``by_workflow`` from the
+    per-workflow totals (a finished run's driver, or a crashed run's streamed buckets)."""
+    return {
+        "requests": sum(t.requests for t in totals.values()),
+        "failures": sum(t.failures for t in totals.values()),
+        "by_workflow": {wf: t.to_json() for wf, t in sorted(totals.items())},
+    }
+
+
 @dataclass
 class WorkflowSeries(SourceSeries):
     """A workflow's requests per 100 ms bucket, plus the clinical actions started in it.
@@ -713,9 +723,7 @@ class LoadDriver:
     def summary(self) -> dict[str, Any]:
         """Whole-run load figures shaped like report.json ``load`` (without SLO waits)."""
         return {
-            "requests": sum(t.requests for t in self.totals.values()),
-            "failures": sum(t.failures for t in self.totals.values()),
-            "by_workflow": {wf: t.to_json() for wf, t in sorted(self.totals.items())},
+            **totals_json(self.totals),
             "late_dropped": self.late_dropped,
             "failure": self.failure,
             "unsynced_dropped": self.unsynced_dropped,

@@ -25,7 +25,6 @@ from typing import Any, ClassVar
 import gevent.ssl  # noqa: TID251 - this module only ever runs inside a Locust process
 from locust import FastHttpUser, task  # noqa: TID251
 
-from resildrill.drill.model import LoadSpec
 from resildrill.load import worker
 
 WRITE_SYSTEM = "urn:resildrill:write"
@@ -33,8 +32,6 @@ LOINC = "http://loinc.org"
 FHIR_JSON = "application/fhir+json"
 #: Patients, encounters and locations a process has seen are re-fetched this often.
 _CACHE_S = 30.0
-
-_SPEC = worker.current_spec()
 
 #: NEWS2 parameters (RCP 2017, clinical.md 3b) with their R4 vital-signs LOINC codes
 #: (clinical.md 3c): respiratory rate, SpO2, systolic/diastolic BP (panel with
@@ -91,13 +88,17 @@ class ClinicalUser(FastHttpUser):
 
     abstract = True
     workflow: ClassVar[str] = "clinical"
-    network_timeout = _SPEC.request_timeout
+    network_timeout = worker.current_spec().request_timeout
     connection_timeout = min(network_timeout, 5.0)
     insecure = False
     ssl_context_factory = staticmethod(_ssl_context)
     token = _Token()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # the spec in force when the user spawns (a remote worker adopts the drill's):
+        # FastHttpUser builds its client from these in its own __init__
+        timeout = worker.current_spec().request_timeout
+        self.network_timeout, self.connection_timeout = timeout, min(timeout, 5.0)
         super().__init__(*args, **kwargs)
         self._action_ok = True
 
@@ -568,15 +569,6 @@ PERSONA_CLASSES: tuple[type[ClinicalUser], ...] = (
     EdTriageNurse,
     BedManager,
 )
-
-
-def _adopt_timeouts(spec: LoadSpec) -> None:
-    """A remote worker got the drill's spec: users spawned from now on use its timeouts."""
-    ClinicalUser.network_timeout = spec.request_timeout
-    ClinicalUser.connection_timeout = min(spec.request_timeout, 5.0)
-
-
-worker.when_spec_changes(_adopt_timeouts)
 
 
 def configure(weights: dict[str, float]) -> None:

@@ -36,7 +36,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
 from typing import Any
 
 import gevent  # noqa: TID251 - this module only ever runs inside a Locust process
@@ -237,7 +236,8 @@ class _Plugin:
             drill = LoadSpec.model_validate((msg.data or {}).get("spec") or {})
         except ValueError:
             return  # a master of another version: keep this host's spec
-        _adopt_spec(drill.model_copy(update={"ca_bundle": spec().ca_bundle}))
+        global _DRILL_SPEC
+        _DRILL_SPEC = drill.model_copy(update={"ca_bundle": _own_spec().ca_bundle})
 
     def stop_test(self) -> None:
         """Stop every worker's users, wait for their last buckets, tell the parent.
@@ -386,7 +386,6 @@ def spec() -> LoadSpec:
 
 #: The spec a remote worker got from the master (None: this process's own is in force).
 _DRILL_SPEC: LoadSpec | None = None
-_SPEC_LISTENERS: list[Callable[[LoadSpec], None]] = []
 
 
 @functools.cache
@@ -398,18 +397,6 @@ def current_spec() -> LoadSpec:
     """The LoadSpec in force: the drill's as the master sent it (remote workers), else this
     process's own (:func:`spec`). Cheap: call it where the value is used."""
     return _DRILL_SPEC if _DRILL_SPEC is not None else _own_spec()
-
-
-def when_spec_changes(listener: Callable[[LoadSpec], None]) -> None:
-    """Call ``listener`` with the new spec when the master's arrives (remote workers)."""
-    _SPEC_LISTENERS.append(listener)
-
-
-def _adopt_spec(new: LoadSpec) -> None:
-    global _DRILL_SPEC
-    _DRILL_SPEC = new
-    for listener in _SPEC_LISTENERS:
-        listener(new)
 
 
 def install() -> None:
@@ -442,13 +429,8 @@ def bearer_token() -> str | None:
             plugin.token_known.wait(_TOKEN_WAIT_S)
         if plugin.token is not None:
             return plugin.token
-    name = _spec_token_env()
+    name = _own_spec().bearer_token_env
     return (os.environ.get(name) or None) if name else None
-
-
-@functools.cache
-def _spec_token_env() -> str | None:
-    return spec().bearer_token_env
 
 
 def record_action(workflow: str, started_at: float, ok: bool) -> None:

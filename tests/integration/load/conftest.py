@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -19,6 +21,45 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+def remote_worker(
+    locustfiles: str,
+    port: int,
+    host: str,
+    env: dict[str, str] | None = None,
+    *,
+    drop: tuple[str, ...] = ("RESILDRILL_",),
+    log: IO[bytes] | None = None,
+) -> subprocess.Popen[bytes]:
+    """A worker started as on another load host: ``locust --worker --master-host``, without
+    the variables named by ``drop`` (the driver's ``RESILDRILL_*``), plus ``env``; output to
+    ``log`` (else discarded). The caller stops it with its process group."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    out = log if log is not None else subprocess.DEVNULL
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            locustfiles,
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "--host",
+            host,
+            "--loglevel",
+            "WARNING",
+        ],
+        env={**clean, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 @pytest.fixture

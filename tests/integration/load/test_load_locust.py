@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.integration.load.conftest import remote_worker
 
 from resildrill.drill.model import LoadSpec
 from resildrill.load import LoadDriver, apply_buckets
@@ -37,6 +37,18 @@ def _drive(driver: LoadDriver, seconds: float, series: TimeSeries) -> None:
     while time.monotonic() < end:
         apply_buckets(series, driver.poll())
         time.sleep(0.1)
+
+
+_CLERK = """
+from locust import FastHttpUser, constant, task
+
+class Clerk(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def look(self):
+        self.client.get("/Patient?_count=5", name="clerk:patients")
+"""
 
 
 @pytest.mark.timeout(90)
@@ -121,18 +133,7 @@ def test_own_locustfile_still_gets_the_timeline(
     """A drill's own locustfile runs with the plugin: its requests are bucketed by name."""
     base = fhir_stub()
     own = tmp_path / "mine.py"
-    own.write_text(
-        textwrap.dedent("""
-        from locust import FastHttpUser, constant, task
-
-        class Clerk(FastHttpUser):
-            wait_time = constant(0.05)
-
-            @task
-            def look(self):
-                self.client.get("/Patient?_count=5", name="clerk:patients")
-    """)
-    )
+    own.write_text(_CLERK)
     driver = LoadDriver(
         LoadSpec(users=2, locustfile=str(own)),
         host=base,
@@ -364,47 +365,6 @@ def test_bearer_token_env_is_read_once_when_load_starts(
     assert driver.summary()["bearer_token"] == {"source": "env", "present": True}
 
 
-_CLERK = """
-from locust import FastHttpUser, constant, task
-
-class Clerk(FastHttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def look(self):
-        self.client.get("/Patient?_count=5", name="clerk:patients")
-"""
-
-
-def _remote_worker(locustfiles: str, port: int, host: str, **env: str) -> subprocess.Popen[bytes]:
-    """A worker started as on another load host: ``locust --worker --master-host``, without
-    the driver's ``RESILDRILL_*`` environment (plus ``env``); stop it with its group."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RESILDRILL_")}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            locustfiles,
-            "--worker",
-            "--master-host",
-            "127.0.0.1",
-            "--master-port",
-            str(port),
-            "--host",
-            host,
-            "--loglevel",
-            "WARNING",
-        ],
-        env={**clean, **env},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 @pytest.mark.timeout(90)
 def test_remote_worker_clock_is_measured_and_corrected(
     fhir_stub: Callable[..., str], tmp_path: Path
@@ -417,8 +377,8 @@ def test_remote_worker_clock_is_measured_and_corrected(
     own.write_text(_CLERK)
     port = _free_port()
     # another host's monotonic clock
-    remote = _remote_worker(
-        f"{_LOCUSTFILES / 'plugin.py'},{own}", port, base, RESILDRILL_TEST_CLOCK_SKEW="1000"
+    remote = remote_worker(
+        f"{_LOCUSTFILES / 'plugin.py'},{own}", port, base, {"RESILDRILL_TEST_CLOCK_SKEW": "1000"}
     )
     t0 = time.monotonic()
     spec = LoadSpec(users=4, remote_workers=1, master_port=port, locustfile=str(own))
@@ -453,7 +413,7 @@ def test_remote_worker_plays_at_the_drills_pace(
 
     base = fhir_stub()
     port = _free_port()
-    remote = _remote_worker(str(_LOCUSTFILES / "clinical.py"), port, base)
+    remote = remote_worker(str(_LOCUSTFILES / "clinical.py"), port, base)
     spec = LoadSpec(
         users=2, pace=600, remote_workers=1, master_port=port, workflows={"obs_round": 1}
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.integration.load.conftest import remote_worker
 
 from resildrill.load.driver import _LOCUSTFILES, _free_port
 
@@ -130,30 +131,15 @@ def test_rewritten_token_file_reaches_local_and_remote_workers(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RESILDRILL_", "RD_TEST"))}
     remote_log = tmp_path / "remote-worker.log"
     with open(remote_log, "wb") as log:
-        remote = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "locust",
-                "-f",
-                f"{_LOCUSTFILES / 'plugin.py'},{tagged}",
-                "--worker",
-                "--master-host",
-                "127.0.0.1",
-                "--master-port",
-                str(port),
-                "--host",
-                base,
-                "--loglevel",
-                "WARNING",
-            ],
-            # The drill's pace, as a remote host's operator passes it (docs/load.md); no
-            # token, no clock, no parent: what it knows of the run comes from the master.
-            env={**env, "RD_TEST_WORKER": "remote", "RESILDRILL_LOAD": '{"spec": {"pace": 200}}'},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        # The drill's pace, as a remote host's operator passes it (docs/load.md); no
+        # token, no clock, no parent: what it knows of the run comes from the master.
+        remote = remote_worker(
+            f"{_LOCUSTFILES / 'plugin.py'},{tagged}",
+            port,
+            base,
+            {"RD_TEST_WORKER": "remote", "RESILDRILL_LOAD": '{"spec": {"pace": 200}}'},
+            drop=("RESILDRILL_", "RD_TEST"),
+            log=log,
         )
     elsewhere = tmp_path / "elsewhere"  # not the drill's folder: paths are the drill's
     elsewhere.mkdir()
