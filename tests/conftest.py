@@ -49,10 +49,21 @@ def _restore_env_and_signals(tmp_path: Path) -> Iterator[None]:
     os.environ["RESILDRILL_STATE_DIR"] = str(tmp_path / "state")
     os.environ["RESILDRILL_HISTORY"] = str(tmp_path / "history.sqlite")
     yield
+    _stop_embedded_proxies(tmp_path)
     os.environ.clear()
     os.environ.update(saved_env)
     for s, h in saved.items():
         signal.signal(s, h)
+
+
+def _stop_embedded_proxies(tmp_path: Path) -> None:
+    """A run leaves the target's embedded proxy running (it carries the target's hops);
+    stop, by pid and start time, every one whose pidfile a test left under its tmp_path
+    (target homes there, and the per-test state folder's)."""
+    from resildrill.faults.embedded_proxy import PIDFILE, stop_embedded_proxy
+
+    for pidfile in tmp_path.rglob(PIDFILE):
+        stop_embedded_proxy(pidfile.parent)
 
 
 def free_port() -> int:

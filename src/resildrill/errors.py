@@ -11,6 +11,7 @@
         └── InjectionFailed (6)
 
 The CLI maps an exception to its exit code and prints its message; it never shows a traceback.
+How a run that went ahead ended (and the precedence of codes) is decided in outcome.py.
 """
 
 from __future__ import annotations
@@ -95,15 +96,3 @@ class ToolFailed(ResildrillError):
 
 class InjectionFailed(ToolFailed):
     """A fault backend refused or failed to inject a fault."""
-
-
-#: Precedence when several outcomes apply (DESIGN.md): the first in this order wins.
-EXIT_PRECEDENCE: tuple[int, ...] = (4, 6, 3, 5, 1, 0)
-
-
-def worst_exit_code(codes: list[int]) -> int:
-    """Return the code that wins under DESIGN.md's precedence 4 > 6 > 3 > 5 > 1 > 0."""
-    for code in EXIT_PRECEDENCE:
-        if code in codes:
-            return code
-    return max(codes) if codes else 0

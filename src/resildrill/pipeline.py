@@ -22,11 +22,11 @@ from resildrill.analysis import recovery as rec
 from resildrill.analysis import verdict
 from resildrill.drill.loader import load_drill
 from resildrill.drill.model import SLOSpec
-from resildrill.errors import worst_exit_code
 from resildrill.load.driver import WorkflowSeries
 from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries, bucket_index
+from resildrill.outcome import Verdict, decide
 from resildrill.plugins import FaultRegistry
-from resildrill.runner.runner import FaultRun, RunRecord
+from resildrill.runner.record import FaultRun, RunRecord
 from resildrill.runner.timeline import Mark, read_timeline
 
 SCHEMA = "resildrill.report/v1"
@@ -134,28 +134,19 @@ def steady_state_check(record: RunRecord) -> str | None:
     return "steady state did not hold during the baseline: " + ", ".join(broken)
 
 
-def exit_code_for(record: RunRecord, analysis: Analysis) -> tuple[str, int, str | None]:
-    """(outcome, exit code, reason) under DESIGN.md's precedence."""
-    codes: list[int] = []
-    reason = record.reason
-    stuck = [f for f in record.faults if f.still_injected]
-    if stuck:
-        codes.append(4)
-        reason = "still injected: " + "; ".join(
-            f"{f.spec.id} (undo with: {f.still_injected})" for f in stuck
-        )
-    status_code = {"error": 6, "aborted": 3, "not_ready": 5}.get(record.status)
-    if status_code:
-        codes.append(status_code)
-    _, gate_code = verdict.outcome_for(analysis.gates)
-    if record.status == "completed":
-        codes.append(gate_code)
-        if gate_code and not reason:
-            failed = [g.name for g in analysis.gates if not g.passed]
-            reason = "gate failed: " + ", ".join(failed)
-    code = worst_exit_code(codes)
-    outcome = {0: "passed", 1: "failed", 3: "aborted", 5: "not_ready"}.get(code, "error")
-    return outcome, code, reason
+def verdict_for(record: RunRecord, analysis: Analysis, *, partial: bool = False) -> Verdict:
+    """How the run ended (outcome.py decides; this only gathers the facts)."""
+    return decide(
+        run_status=record.status,
+        run_reason=record.reason,
+        still_injected=[
+            f"{f.spec.id} (undo with: {f.still_injected})"
+            for f in record.faults
+            if f.still_injected
+        ],
+        failed_gates=[g.name for g in analysis.gates if not g.passed],
+        partial=partial,
+    )
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -182,10 +173,9 @@ def _fault_series(record: RunRecord, n: int, registry: FaultRegistry) -> dict[st
     for fr in record.faults:
         if fr.injected_at_s is None or fr.spec.kind not in registry.kinds:
             continue
-        contribute = getattr(registry.backend(fr.spec.kind), "timeline_series", None)
-        if not callable(contribute):
-            continue
-        series = contribute(fr.spec, start_s=fr.injected_at_s, n_buckets=n, actions=fr.actions)
+        series = registry.backend(fr.spec.kind).timeline_series(
+            fr.spec, start_s=fr.injected_at_s, n_buckets=n, actions=fr.actions
+        )
         several = sum(1 for f in record.faults if f.spec.kind == fr.spec.kind) > 1
         for key, value in series.items():
             out[f"{fr.spec.id}.{key}" if several else key] = value
@@ -348,51 +338,41 @@ def restore_order(
     return rows
 
 
-def build_report(
-    record: RunRecord,
-    analysis: Analysis,
-    *,
-    partial: bool = False,
-    registry: FaultRegistry | None = None,
-) -> dict[str, Any]:
-    """The report.json document of a run (``registry``: the run's fault kinds, if at hand)."""
-    registry = registry or FaultRegistry.discover()
-    drill, target = record.drill, record.drill.target
-    outcome, code, reason = exit_code_for(record, analysis)
-    if partial:
-        outcome, code = "error", 6
-        reason = reason or "the runner stopped before the end; figures cover what it measured"
-    faults = []
-    for fr, res in analysis.faults:
-        entry: dict[str, Any] = {
-            "id": fr.spec.id,
-            "kind": fr.spec.kind,
-            "description": fr.spec.description,
-            "inject_requested_at_s": _r(fr.inject_requested_at_s),
-            "injected_at_s": _r(fr.injected_at_s),
-            "reverted_at_s": _r(fr.reverted_at_s),
-            "recovered_at_s": _r(res.recovered_at_s) if res else None,
-            "counted_from": fr.counted_from,
-            "actions": fr.actions,
-            "error": fr.error,
-            "revert": fr.revert_detail,
-            "still_injected": fr.still_injected,
-            "spec": fr.spec.model_dump(mode="json", exclude_none=True),
-            "recovery": None
-            if res is None
-            else {
-                "time_to_detect_s": _r(res.time_to_detect_s),
-                "time_to_recover_s": _r(res.time_to_recover_s),
-                "recovered": res.recovered,
-                "outage_s": _r(res.outage_s),
-                "degraded_s": _r(res.degraded_s),
-                "relapses": res.relapses,
-                "truncated_by": res.truncated_by,
-            },
-        }
-        faults.append(entry)
-    down = probe_downtime(record, analysis)
-    probe_specs = {p.name: p for p in target.spec.probes}
+def _fault_json(fr: FaultRun, res: rec.RecoveryResult | None) -> dict[str, Any]:
+    """report.json ``faults[]``: one fault as it happened and how the system recovered."""
+    entry: dict[str, Any] = {
+        "id": fr.spec.id,
+        "kind": fr.spec.kind,
+        "description": fr.spec.description,
+        "inject_requested_at_s": _r(fr.inject_requested_at_s),
+        "injected_at_s": _r(fr.injected_at_s),
+        "reverted_at_s": _r(fr.reverted_at_s),
+        "recovered_at_s": _r(res.recovered_at_s) if res else None,
+        "counted_from": fr.counted_from,
+        "actions": fr.actions,
+        "error": fr.error,
+        "revert": fr.revert_detail,
+        "still_injected": fr.still_injected,
+        "timing": fr.timing or None,
+        "spec": fr.spec.model_dump(mode="json", exclude_none=True),
+        "recovery": None
+        if res is None
+        else {
+            "time_to_detect_s": _r(res.time_to_detect_s),
+            "time_to_recover_s": _r(res.time_to_recover_s),
+            "recovered": res.recovered,
+            "outage_s": _r(res.outage_s),
+            "degraded_s": _r(res.degraded_s),
+            "relapses": res.relapses,
+            "truncated_by": res.truncated_by,
+        },
+    }
+    return entry
+
+
+def _probes_json(record: RunRecord, down: dict[str, list[bool]]) -> list[dict[str, Any]]:
+    """report.json ``probes[]``: samples, failures, outage and availability per probe."""
+    probe_specs = {p.name: p for p in record.drill.target.spec.probes}
     probes = []
     for s in record.series.sources.values():
         if s.source != "probe":
@@ -410,6 +390,23 @@ def build_report(
                 "availability": _r(1 - sum(s.failures) / total, 4) if total else None,
             }
         )
+    return probes
+
+
+def build_report(
+    record: RunRecord,
+    analysis: Analysis,
+    *,
+    partial: bool = False,
+    registry: FaultRegistry | None = None,
+) -> dict[str, Any]:
+    """The report.json document of a run (``registry``: the run's fault kinds, if at hand)."""
+    registry = registry or FaultRegistry.discover()
+    drill, target = record.drill, record.drill.target
+    verdict = verdict_for(record, analysis, partial=partial)
+    faults = [_fault_json(fr, res) for fr, res in analysis.faults]
+    down = probe_downtime(record, analysis)
+    probes = _probes_json(record, down)
     try:
         drill_text = drill.path.read_text(encoding="utf-8")
     except OSError:
@@ -434,10 +431,13 @@ def build_report(
         "started_at": record.started_at,
         "duration_s": _r(record.end_s),
         "clock": {"monotonic_t0": record.monotonic_t0, "wall_t0": record.wall_t0},
-        "outcome": outcome,
-        "exit_code": code,
-        "reason": reason,
+        "outcome": verdict.outcome.name,
+        "exit_code": verdict.exit_code,
+        "reason": verdict.reason,
         "partial": partial,
+        # what the runner said, before any gate: the history's gates decide again from it
+        "run_status": record.status,
+        "run_reason": record.reason,
         "slo_window_s": drill.spec.slo_window,
         "stability_window_s": drill.spec.stability_window,
         "baseline_end_s": record.baseline_end_s,

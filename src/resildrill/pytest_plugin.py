@@ -8,16 +8,18 @@ Two ways in:
 * the marker ``@pytest.mark.resildrill("drills/x.yaml")`` runs the drill before the
   test's body, with the same checks.
 
-The drill runs as ``python -m resildrill run`` in a child process, so Locust and gevent
-never enter the test process (this module imports only the standard library and pytest),
-and a crashing drill cannot take the test session down. Each drill's figures are added to
+By default the drill runs as ``python -m resildrill run`` in a child process, so a
+crashing drill cannot take the test session down and ``--resildrill-timeout`` can abort
+it; with ``--resildrill-in-process`` it runs through the library API
+(``resildrill.run_drill``) in the test process (Locust and gevent stay in their own
+processes either way). Each drill's figures are added to
 the test report: a ``resildrill <drill>`` section (``-rA`` shows it for passing tests) and
 ``user_properties`` (JUnit XML ``<property>`` elements).
 
 Options: ``--resildrill-out DIR`` (default: pytest's temporary folder),
 ``--resildrill-no-history`` (do not append the runs to the run history),
 ``--resildrill-timeout SECONDS`` (default 900; the drill is aborted, and so rolled back,
-when it runs longer).
+when it runs longer), ``--resildrill-in-process``.
 """
 
 from __future__ import annotations
@@ -148,8 +150,12 @@ def run_drill(
     history: bool = True,
     timeout_s: float = 900.0,
     args: Sequence[str] = (),
+    in_process: bool = False,
 ) -> DrillResult:
-    """Run ``resildrill run DRILL`` in a child process and read its report."""
+    """Run ``resildrill run DRILL`` in a child process (or, ``in_process``, through the
+    library API in this one) and read its report."""
+    if in_process:
+        return _run_in_process(drill, out=out, history=history)
     cmd = [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(out), "--yes"]
     if not history:
         cmd.append("--no-history")
@@ -175,6 +181,21 @@ def run_drill(
     return DrillResult(Path(drill), proc.returncode, run_dir, report, stderr)
 
 
+def _run_in_process(drill: str | Path, *, out: Path, history: bool) -> DrillResult:
+    """``resildrill.run_drill`` in this process: no child, no timeout (the drill's own
+    phases bound it), bad input and failed preflights as their exit codes."""
+    from resildrill.api import run_drill as api_run_drill
+    from resildrill.errors import ResildrillError
+
+    try:
+        done = api_run_drill(drill, out=out, yes=True, history=history)
+    except ResildrillError as exc:
+        return DrillResult(Path(drill), exc.exit_code, None, None, str(exc))
+    assert done is not None
+    report = json.loads(done.report_path.read_text(encoding="utf-8"))
+    return DrillResult(Path(drill), done.exit_code, done.run_dir, report)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Options of the plugin."""
     group = parser.getgroup("resildrill", "resilience drills as tests")
@@ -183,6 +204,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--resildrill-no-history",
         action="store_true",
         help="do not append the drills' runs to the run history",
+    )
+    group.addoption(
+        "--resildrill-in-process",
+        action="store_true",
+        help="run drills through the library API in the test process (no child process; "
+        "--resildrill-timeout does not apply)",
     )
     group.addoption(
         "--resildrill-timeout",
@@ -255,6 +282,7 @@ def _run_for(
         history=keep,
         timeout_s=float(config.getoption("--resildrill-timeout")),
         args=args,
+        in_process=bool(config.getoption("--resildrill-in-process")) and not args,
     )
     item.stash.setdefault(_RESULTS, []).append(result)
     for key, value in result.figures().items():

@@ -47,3 +47,69 @@ def test_demo_runs_a_real_drill_and_writes_reports(tmp_path: Path) -> None:
     assert report["outcome"] == "passed"
     assert fault["recovery"]["outage_s"] > 0.3  # a visible outage ...
     assert fault["recovery"]["recovered"] is True  # ... and a recovery
+
+
+def test_installed_package_runs_the_demo_from_an_empty_folder(tmp_path: Path) -> None:
+    """`pip install .` into a fresh venv, then `resildrill demo` from an empty folder: the
+    demo drill and the ward EHR travel as package data and a report is written. (The
+    dependencies are lent from the project's venv by a path entry, to stay offline-fast;
+    resildrill itself is the installed copy, not this checkout.)"""
+    import os
+    import shutil
+    import site
+    import sys
+
+    source = tmp_path / "src-copy"
+    shutil.copytree(ROOT / "src", source / "src", ignore=shutil.ignore_patterns("*.egg-info"))
+    shutil.copy(ROOT / "pyproject.toml", source)
+    shutil.copy(ROOT / "README.md", source)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(source),
+        ],
+        check=True,
+        timeout=170,
+        capture_output=True,
+    )
+    lib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(lib, "lend-dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    result = subprocess.run(
+        [str(venv / "bin" / "resildrill"), "demo"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    where = subprocess.run(
+        [str(python), "-c", "import resildrill; print(resildrill.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=empty,
+        env=env,
+    ).stdout
+    assert str(venv) in where, where  # the installed copy ran, not this checkout
+    [run_dir] = (empty / "reports").iterdir()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["drill"]["name"] == "demo-gateway-loss"
+    assert report["exit_code"] == 0 and (run_dir / "report.html").exists()

@@ -43,9 +43,9 @@ from tests.support.tiny import (
 )
 
 from resildrill.drill.loader import load_target
+from resildrill.faults.embedded_proxy import ensure_embedded_proxy, stop_embedded_proxy
 from resildrill.faults.heat.model import THROTTLED_STATES, simulate
 from resildrill.faults.heat.spec import HeatFaultSpec
-from resildrill.faults.network import ensure_embedded_proxy, stop_embedded_proxy
 from resildrill.faults.process import proc_cmdline, proc_state
 from resildrill.faults.toxiproxy_client import ToxiproxyClient
 from resildrill.wardehr import stack

@@ -44,7 +44,7 @@ def test_impossible_gate_fails():
 
 
 def test_no_gevent_in_this_process():
-    """The drills ran in child processes; gevent and Locust never came in."""
+    """Whichever way the drills ran, gevent and Locust never came into this process."""
     assert not {"gevent", "locust"} & {m.split(".")[0] for m in sys.modules}
 '''
 
@@ -63,11 +63,15 @@ def ehr(tmp_path: Path) -> Iterator[Path]:
         stack.down(target)
 
 
-def test_plugin_passes_one_drill_and_fails_the_impossible_gate(ehr: Path) -> None:
-    """Inner pytest: one drill passes with its figures shown, one fails naming its gate."""
+@pytest.mark.parametrize("mode", ["child-process", "in-process"])
+def test_plugin_passes_one_drill_and_fails_the_impossible_gate(ehr: Path, mode: str) -> None:
+    """Inner pytest: one drill passes with its figures shown, one fails naming its gate;
+    the drills run as child processes, or through the library API in the test process."""
     (ehr / "test_drills.py").write_text(TESTS)
     junit = ehr / "junit.xml"
     args = ["-rA", "-p", "no:cacheprovider", f"--junitxml={junit}", "--resildrill-no-history"]
+    if mode == "in-process":
+        args.append("--resildrill-in-process")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", *args, "test_drills.py"],
         cwd=ehr,

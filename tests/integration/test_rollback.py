@@ -14,13 +14,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import wait_http
 from tests.support.tiny import (
+    cli_command,
     process_fault,
     read_pid,
     resildrill,
@@ -113,12 +113,13 @@ def test_sigkill_at_random_moment_then_rollback(web: tuple[Path, int], trial: in
     drill = write_drill(folder, f"random-{trial}", faults, phases=QUICK)
     rng = random.Random(1000 + trial)
     before = read_pid(folder / "web.pid") or 0
+    no_watchdog = {"RESILDRILL_TEST_WATCHDOG": "off"}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(folder / "reports")],
+        [*cli_command(no_watchdog), "run", str(drill), "--out", str(folder / "reports")],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "RESILDRILL_TEST_WATCHDOG": "off"},
+        env={**os.environ, **no_watchdog},
     )
     try:
         deadline = time.monotonic() + 15

@@ -12,13 +12,12 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.tiny import wait_journal
+from tests.support.tiny import cli_command, wait_journal
 
 #: The issue's bound: everything reverted, with no human action, within this after the kill.
 CLEANUP_BOUND_S = 5.0
@@ -56,7 +55,7 @@ def run_trial(
         env["RESILDRILL_CRASH_AT"] = how
     started = time.monotonic()
     runner = subprocess.Popen(
-        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(out)],
+        [*cli_command(env), "run", str(drill), "--out", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,

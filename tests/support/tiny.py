@@ -72,12 +72,23 @@ def write_drill(folder: Path, name: str, faults: list[dict[str, Any]], **extra: 
     return path
 
 
+def cli_command(env: dict[str, str] | None = None) -> list[str]:
+    """How to start the CLI: as a user would, or through tests/support/runner_cli.py when
+    ``env`` asks for one of the runner's test hooks (a crash point, no watchdog, a short
+    heartbeat limit), which the shipped code does not read."""
+    from tests.support.runner_cli import SWITCHES
+
+    if env and any(env.get(name) for name in SWITCHES):
+        return [sys.executable, str(SUPPORT / "runner_cli.py")]
+    return [sys.executable, "-m", "resildrill"]
+
+
 def resildrill(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI as a user would."""
+    """Run the real CLI as a user would (with the test hooks ``env`` asks for)."""
     return subprocess.run(
-        [sys.executable, "-m", "resildrill", *args],
+        [*cli_command(env), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -134,7 +145,7 @@ def start_run(
     on stdin, so a manual step is answered only by `resildrill confirm` or --yes)."""
     pipe = subprocess.PIPE if capture else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-m", "resildrill", "run", str(drill), "--out", str(out), *extra],
+        [*cli_command(env), "run", str(drill), "--out", str(out), *extra],
         stdin=stdin if stdin is not None else subprocess.DEVNULL,
         stdout=pipe,
         stderr=pipe,

@@ -11,6 +11,23 @@ from resildrill.errors import InvalidInput
 
 #: The repository's drills/ folder (present in a clone or an editable install).
 REPO_DRILLS = Path(__file__).resolve().parents[3] / "drills"
+#: The same demo drill and ward EHR target, shipped inside the package (pip install).
+BUNDLED = Path(__file__).resolve().parents[1] / "wardehr" / "demo"
+
+
+def default_demo_drill() -> Path:
+    """drills/demo.yaml in a clone; else the packaged copy, laid out in the state folder
+    (its target's pidfiles and database go there too, never into site-packages)."""
+    repo = REPO_DRILLS / "demo.yaml"
+    if repo.exists():
+        return repo
+    from resildrill.statehome import state_home
+
+    home = state_home() / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    for name in ("drill.yaml", "target.yaml"):
+        (home / name).write_text((BUNDLED / name).read_text())
+    return home / "drill.yaml"
 
 
 def register(app: typer.Typer) -> None:
@@ -19,8 +36,12 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         drill: Annotated[
-            Path, typer.Option(help="the drill to run against the bundled system")
-        ] = REPO_DRILLS / "demo.yaml",
+            Path | None,
+            typer.Option(
+                help="the drill to run against the bundled system "
+                "[default: drills/demo.yaml, or its installed copy]"
+            ),
+        ] = None,
         out: Annotated[Path, typer.Option(help="folder for reports/<run id>/")] = Path("reports"),
         keep_up: Annotated[
             bool, typer.Option("--keep-up", help="leave the ward EHR running afterwards")
@@ -38,6 +59,7 @@ def register(app: typer.Typer) -> None:
         from resildrill.plugins import FaultRegistry
         from resildrill.wardehr import stack
 
+        drill = drill or default_demo_drill()
         if not drill.exists():
             raise InvalidInput(f"--drill: {drill}: no such file")
         loaded = load_drill(drill, FaultRegistry.discover())

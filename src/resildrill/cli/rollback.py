@@ -32,8 +32,11 @@ def register(app: typer.Typer) -> None:
         """Revert every fault a journal says is still injected, newest first.
 
         Works from the journal alone (no drill or target file needed). Idempotent: a second
-        rollback says "nothing to do". Exit 0 nothing left injected, 4 something could not be
-        reverted (each with the command that undoes it), 2 unreadable journal.
+        rollback says "nothing to do". Every hop the run routed through a Toxiproxy API is
+        then checked by opening a connection through it (an embedded proxy that is gone is
+        started again; it is never stopped). Exit 0 nothing left injected and every path
+        carries traffic, 4 something could not be reverted or a path is still cut (each with
+        the command that undoes it), 2 unreadable journal.
         """
         from resildrill.plugins import FaultRegistry
         from resildrill.runner.registry import (
@@ -68,5 +71,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{path}: reverted {line}")
             for fault_id, detail, hint in result.still_injected:
                 typer.echo(f"{path}: STILL INJECTED {fault_id}: {detail}; undo with: {hint}")
+            for check in result.paths:
+                typer.echo(f"{path}: {check.describe()}")
             code = max(code, result.exit_code)
         raise typer.Exit(code)

@@ -46,6 +46,17 @@ def register(app: typer.Typer) -> None:
         proxy_url = _run(lambda: _proxy_up(target, stack))
         if proxy_url:
             typer.echo(f"network hops through the Toxiproxy API at {proxy_url}")
+        if stack is None:
+            if not proxy_url:
+                typer.echo(
+                    f"resildrill: {target}: stack: the target declares no 'stack' (such as "
+                    "'kind: ward-ehr') and no embedded toxiproxy: nothing for 'target up' "
+                    "to start",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            typer.echo("no stack declared: only the embedded proxy is managed here")
+            return
 
         current = _run(lambda: stack.up(target, timeout_s=timeout))
         if current.started is False:
@@ -58,7 +69,7 @@ def register(app: typer.Typer) -> None:
     def _down(target: TargetArg) -> None:
         stack = _stack_for(target)
 
-        stopped = _run(lambda: stack.down(target))
+        stopped = [] if stack is None else _run(lambda: stack.down(target))
         if _run(lambda: _proxy_down(target, stack)):
             stopped = [*stopped, "toxiproxy"]
         typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
@@ -66,6 +77,9 @@ def register(app: typer.Typer) -> None:
     @target_app.command("status", help="Show each service's pid, state and health.")
     def _status(target: TargetArg) -> None:
         stack = _stack_for(target)
+        if stack is None:
+            typer.echo("no stack declared: nothing to show")
+            return
 
         current = _run(lambda: stack.status(target))
         _print_status(current)
@@ -76,31 +90,34 @@ def register(app: typer.Typer) -> None:
 def _proxy_up(target: Path, stack: Any) -> str | None:
     """Start the target's embedded Toxiproxy server first: its hops run through it."""
     from resildrill.drill.loader import load_target
-    from resildrill.faults.network import ensure_embedded_proxy
+    from resildrill.faults.embedded_proxy import ensure_embedded_proxy, proxy_home
 
-    spec = load_target(target).spec
-    if spec.toxiproxy is None:
+    loaded = load_target(target)
+    if loaded.spec.toxiproxy is None:
         return None
-    from resildrill.wardehr.stack import run_dir_of
-
-    return ensure_embedded_proxy(spec, run_dir_of(target))
+    return ensure_embedded_proxy(loaded.spec, proxy_home(loaded.spec, loaded.path.parent))
 
 
 def _proxy_down(target: Path, stack: Any) -> bool:
-    """Stop the embedded proxy ``target up`` started (never an external Toxiproxy)."""
+    """Stop the target's embedded proxy, whoever started it (``target up`` or a run);
+    never an external Toxiproxy."""
     from resildrill.drill.loader import load_target
-    from resildrill.faults.network import stop_embedded_proxy
-    from resildrill.wardehr.stack import run_dir_of
+    from resildrill.faults.embedded_proxy import proxy_home, stop_embedded_proxy
 
-    if load_target(target).spec.toxiproxy is None:
+    loaded = load_target(target)
+    if loaded.spec.toxiproxy is None:
         return False
-    return stop_embedded_proxy(run_dir_of(target))
+    return stop_embedded_proxy(proxy_home(loaded.spec, loaded.path.parent))
 
 
 def _stack_for(target: Path) -> Any:
-    """The module that runs the target's stack: processes, or containers (issue 5)."""
+    """The module that runs the target's stack (processes, or containers), or None for a
+    target with no ``stack:`` (only its embedded proxy is managed then)."""
+    from resildrill.drill.loader import load_target
     from resildrill.wardehr import docker_stack, stack
 
+    if _run(lambda: load_target(target)).spec.stack is None:
+        return None
     return docker_stack if docker_stack.is_docker_target(target) else stack
 
 

@@ -103,15 +103,87 @@ class AdvancingFault(Protocol):
 
 @runtime_checkable
 class RunScopedBackend(Protocol):
-    """Optional capability: a backend that needs something running for the whole drill.
+    """Optional capability: a backend that needs something in place for the whole drill.
 
-    ``setup_run`` is called once before the baseline (the network backend starts the
-    embedded Toxiproxy server there when nothing answers at the target's URL) and returns
-    the processes it started as journal ``child`` records (``role``, ``pid``,
-    ``start_time``), so the watchdog can stop them if the runner dies; ``teardown_run`` is
-    called after every fault is reverted and stops only what ``setup_run`` started.
+    ``setup_run`` is called once before the baseline (the network backend makes sure the
+    target's Toxiproxy API answers, starting the embedded server *for the target* when
+    nothing does) and returns journal records, each a dict with a ``type``: a ``child``
+    (``role``, ``pid``, ``start_time``) is a helper process that dies with the run (the
+    watchdog stops it if the runner dies); anything else is kept for ``rollback`` (the
+    network backend's ``proxy_paths``). ``teardown_run`` is called after every fault is
+    reverted and the last probe taken; it returns problems for the report's notices.
     """
 
     def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]: ...
 
-    def teardown_run(self, run_dir: Path) -> None: ...
+    def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]: ...
+
+
+class BackendHooks:
+    """The optional hooks of a fault backend, declared in one place with their defaults.
+
+    A backend class may define any of these; the registry checks, when it loads a plugin,
+    that each one it defines takes the parameters declared here (the plugin's name is in
+    the error), and gives a backend that defines none of them these defaults, so callers
+    never look hooks up by name.
+    """
+
+    def revert_delay(self, spec: FaultSpec, ctx: FaultContext) -> float | None:
+        """For a fault without ``duration``: seconds after injection at which the drill ends
+        it anyway (a ``recovery: restart`` service is restarted), or None."""
+        return None
+
+    def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]:
+        """Before the baseline (see :class:`RunScopedBackend`): journal records."""
+        return []
+
+    def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]:
+        """After the last probe (see :class:`RunScopedBackend`): problems for the report."""
+        return []
+
+    def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]:
+        """Extra lines ``resildrill plan`` prints for this fault (heat: its schedule)."""
+        return []
+
+    def timeline_series(
+        self,
+        spec: FaultSpec,
+        *,
+        start_s: float,
+        n_buckets: int,
+        actions: list[dict[str, object]],
+    ) -> dict[str, Any]:
+        """Series this fault adds to report.json's timeline (heat: temperatures)."""
+        return {}
+
+
+class Backend(FaultBackend, Protocol):
+    """What the registry hands out: the contract plus every optional hook of
+    :class:`BackendHooks` (defaults filled in by the registry)."""
+
+    def revert_delay(self, spec: FaultSpec, ctx: FaultContext) -> float | None: ...
+
+    def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]: ...
+
+    def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]: ...
+
+    def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]: ...
+
+    def timeline_series(
+        self,
+        spec: FaultSpec,
+        *,
+        start_s: float,
+        n_buckets: int,
+        actions: list[dict[str, object]],
+    ) -> dict[str, Any]: ...
+
+
+#: The optional hooks by name (the registry checks a plugin's against these).
+OPTIONAL_HOOKS: tuple[str, ...] = (
+    "revert_delay",
+    "setup_run",
+    "teardown_run",
+    "plan_table",
+    "timeline_series",
+)

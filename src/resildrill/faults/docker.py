@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 
 from resildrill.drill.model import Duration, FaultSpec, Frozen, TargetSpec
 from resildrill.errors import InjectionFailed, ToolFailed, ToolProblem
-from resildrill.faults.base import FaultContext, Recipe
+from resildrill.faults.base import BackendHooks, FaultContext, Recipe
 from resildrill.faults.docker_engine import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
@@ -214,7 +214,7 @@ def _recipe_client(recipe: Recipe) -> Any:
 # --- the backend -----------------------------------------------------------------------------
 
 
-class DockerFaultBackend:
+class DockerFaultBackend(BackendHooks):
     """Container faults through the Docker Engine API, undone from the journal alone."""
 
     kind: ClassVar[str] = "docker"

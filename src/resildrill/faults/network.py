@@ -23,13 +23,6 @@ or ``down: true`` instead of ``toxic`` to refuse and drop every connection of th
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -37,8 +30,13 @@ from pydantic import Field, StrictInt, model_validator
 
 from resildrill.drill.model import FaultSpec, Frozen, TargetSpec, ToxiproxySpec
 from resildrill.errors import InjectionFailed, ToolFailed, ToolProblem
-from resildrill.faults.base import FaultContext, Recipe
-from resildrill.faults.process import is_same_process, proc_cmdline, proc_start_time
+from resildrill.faults.base import BackendHooks, FaultContext, Recipe
+from resildrill.faults.embedded_proxy import (
+    check_paths,
+    ensure_embedded_proxy,
+    paths_record,
+    proxy_home,
+)
 from resildrill.faults.toxiproxy_client import ProxyUnreachable, ToxiproxyClient, q
 
 #: Integer attributes of each Toxiproxy toxic type (Toxiproxy 2.12, README "Toxics").
@@ -56,11 +54,6 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 LIFETIME_MARGIN_S = 30.0
 #: A toxic with no duration (the system must heal itself) still dies on the server after this.
 LIFETIME_WITHOUT_DURATION_S = 3600.0
-EMBEDDED_START_TIMEOUT_S = 10.0
-PIDFILE = "toxiproxy.pid"
-#: Servers this process started: kept so they are reaped when stopped here (a dropped
-#: Popen of a live child is a ResourceWarning), while still outliving a killed runner.
-_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class ToxicSpec(Frozen):
@@ -130,7 +123,7 @@ def _toxiproxy(target: TargetSpec) -> ToxiproxySpec:
     return target.toxiproxy
 
 
-class NetworkFaultBackend:
+class NetworkFaultBackend(BackendHooks):
     """Toxics and proxy outages through a Toxiproxy API, each call bounded in time."""
 
     kind: ClassVar[str] = "network"
@@ -275,140 +268,30 @@ class NetworkFaultBackend:
     def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]:
         """Make the target's Toxiproxy API answer with its proxies before the baseline.
 
-        Returns the embedded server as a journal ``child`` record when this call started
-        it (nothing when one was already running, or the Toxiproxy is external).
+        An embedded server this call starts belongs to the target, not the run: its pidfile
+        and log go to the target's home (:func:`proxy_home`) and it is *not* returned as a
+        run ``child``, so neither the end of the run, nor the watchdog, nor ``rollback``
+        ever stops it (they remove toxics). Returns the ``proxy_paths`` journal record that
+        lets ``rollback`` check every hop still carries traffic after a crash.
         """
+        tp = ctx.target.toxiproxy
+        if tp is None:
+            return []
+        ensure_embedded_proxy(
+            ctx.target, proxy_home(ctx.target, ctx.target_dir), timeout_s=self.timeout_s
+        )
+        return [paths_record(ctx.target, ctx.target_dir)]
+
+    def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]:
+        """After the last probe: check every hop carries traffic (restarting an embedded
+        server that died); the problems left, for the report's notices."""
         if ctx.target.toxiproxy is None:
             return []
-        ensure_embedded_proxy(ctx.target, run_dir, timeout_s=self.timeout_s)
-        child = embedded_child(run_dir)
-        return [child] if child is not None else []
-
-    def teardown_run(self, run_dir: Path) -> None:
-        """Stop the embedded server only if :meth:`setup_run` started it for this run."""
-        stop_embedded_proxy(run_dir)
+        checked = check_paths(paths_record(ctx.target, ctx.target_dir))
+        return [c.problem for c in checked if c.problem]
 
     def undo_hint(self, recipe: Recipe) -> str:
         url, proxy = recipe["url"].rstrip("/"), q(recipe["proxy"])
         if recipe["action"] == "down":
             return f"curl -X POST -d '{{\"enabled\": true}}' {url}/proxies/{proxy}"
         return f"curl -X DELETE {url}/proxies/{proxy}/toxics/{q(recipe['toxic']['name'])}"
-
-
-# -- the embedded server as a process ----------------------------------------------------
-
-
-def _declared(tp: ToxiproxySpec) -> list[dict[str, Any]]:
-    return [
-        {"name": name, "listen": route.listen, "upstream": route.upstream, "enabled": True}
-        for name, route in sorted(tp.proxies.items())
-    ]
-
-
-def ensure_embedded_proxy(
-    target: TargetSpec, run_dir: Path, seed: int | None = None, timeout_s: float = 2.0
-) -> str:
-    """Make the target's Toxiproxy API answer with its declared proxies; return its URL.
-
-    Embedded (``toxiproxy.embedded: true``, the default): if nothing answers at
-    ``toxiproxy.url``, start ``python -m resildrill.proxy`` there as its own process (own
-    session, so a killed runner does not cut the target's network), pid and start time in
-    ``run_dir/toxiproxy.pid``, log in ``run_dir/toxiproxy.log``; then create the declared
-    proxies that are missing or differ (``POST /populate``; identical ones are kept with
-    their connections). External: start nothing and change nothing; raise ToolFailed if it
-    does not answer or lacks a declared proxy.
-    """
-    tp = target.toxiproxy
-    if tp is None:
-        raise ToolFailed(f"target {target.name!r} declares no toxiproxy section")
-    client = ToxiproxyClient(tp.url, timeout_s)
-    if not tp.embedded:
-        present = client.proxies()
-        missing = sorted(set(tp.proxies) - set(present))
-        if missing:
-            raise ToolFailed(f"Toxiproxy at {tp.url} lacks proxies: {', '.join(missing)}")
-        return tp.url
-    try:
-        client.version()
-    except ProxyUnreachable as exc:
-        if not exc.refused:
-            raise
-        _start_embedded(client, run_dir, seed)
-    client.populate(_declared(tp))
-    return tp.url
-
-
-def _start_embedded(client: ToxiproxyClient, run_dir: Path, seed: int | None) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    args = [
-        sys.executable,
-        "-m",
-        "resildrill.proxy",
-        "--host",
-        client.host,
-        "--port",
-        str(client.port),
-    ]
-    if seed is not None:
-        args += ["--seed", str(seed)]
-    with open(run_dir / "toxiproxy.log", "ab") as log:
-        proc = subprocess.Popen(  # our own interpreter and module, no shell
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    _STARTED[proc.pid] = proc
-    start = proc_start_time(proc.pid)
-    (run_dir / PIDFILE).write_text(json.dumps({"pid": proc.pid, "start_time": start}))
-    deadline = time.monotonic() + EMBEDDED_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ToolFailed(
-                f"embedded proxy exited with {proc.returncode}; see {run_dir / 'toxiproxy.log'}"
-            )
-        try:
-            client.version()
-            return
-        except ProxyUnreachable:
-            time.sleep(0.05)
-    stop_embedded_proxy(run_dir)
-    raise ToolFailed(f"embedded proxy did not answer at {client.url} within 10 s")
-
-
-def embedded_child(run_dir: Path) -> dict[str, Any] | None:
-    """The server started into ``run_dir`` as ``{"role", "pid", "start_time"}``, or None."""
-    try:
-        info = json.loads((run_dir / PIDFILE).read_text())
-        return {"role": "toxiproxy", "pid": int(info["pid"]), "start_time": info["start_time"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def stop_embedded_proxy(run_dir: Path, timeout_s: float = 5.0) -> bool:
-    """Stop the server :func:`ensure_embedded_proxy` started (pid checked); True if it ran."""
-    path = run_dir / PIDFILE
-    try:
-        info = json.loads(path.read_text())
-        pid, start = int(info["pid"]), info["start_time"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    running = (
-        start is not None
-        and is_same_process(pid, int(start))
-        and "resildrill.proxy" in (proc_cmdline(pid) or "")
-    )
-    if running:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and is_same_process(pid, int(start)):
-            time.sleep(0.05)
-        if is_same_process(pid, int(start)):
-            os.kill(pid, signal.SIGKILL)
-    child = _STARTED.pop(pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout_s)
-    path.unlink(missing_ok=True)
-    return running

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
 from resildrill.errors import InjectionFailed
-from resildrill.faults.base import FaultContext, Recipe
+from resildrill.faults.base import BackendHooks, FaultContext, Recipe
 
 
 class ProcessFaultSpec(FaultSpec):
@@ -157,7 +157,7 @@ def run_restart_command(restart: dict[str, Any]) -> str:
 _SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "freeze": signal.SIGSTOP}
 
 
-class ProcessFaultBackend:
+class ProcessFaultBackend(BackendHooks):
     """Signals to local processes, each checked against its recorded start time."""
 
     kind: ClassVar[str] = "process"

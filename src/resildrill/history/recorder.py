@@ -22,6 +22,7 @@ from resildrill.errors import ResildrillError
 from resildrill.history.figures import run_figures
 from resildrill.history.regression import regression_gates
 from resildrill.history.store import HistoryStore, StoredRun, default_path
+from resildrill.outcome import decide
 
 __all__ = ["TREND_RUNS", "apply_history", "record_run", "trend_entry"]
 
@@ -106,15 +107,24 @@ def apply_history(
 
 
 def _fail(report: dict[str, Any], failed: list[str]) -> None:
-    """Mark a completed run failed by ``failed`` gates (only exit 0 becomes 1)."""
+    """Decide the run's outcome again now that the regression gates are in (outcome.py),
+    from the runner's own status and every gate: never by rewriting the reason's text."""
     if not failed:
         return
-    if report.get("exit_code") == 0:
-        report["exit_code"] = 1
-        report["outcome"] = "failed"
-        report["reason"] = "gate failed: " + ", ".join(failed)
-    elif report.get("exit_code") == 1 and str(report.get("reason", "")).startswith("gate failed: "):
-        report["reason"] = f"{report['reason']}, " + ", ".join(failed)
+    verdict = decide(
+        run_status=str(report.get("run_status", "completed")),
+        run_reason=report.get("run_reason"),
+        still_injected=[
+            f"{f['id']} (undo with: {f['still_injected']})"
+            for f in report.get("faults", [])
+            if f.get("still_injected")
+        ],
+        failed_gates=[g["name"] for g in report.get("gates", []) if not g.get("passed")],
+        partial=bool(report.get("partial")),
+    )
+    report["outcome"] = verdict.outcome.name
+    report["exit_code"] = verdict.exit_code
+    report["reason"] = verdict.reason
 
 
 def record_run(

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from resildrill.faults.process import is_same_process, proc_start_time
+from resildrill.statehome import state_home
 
 
 def state_dir() -> Path:
     """The state folder (created on demand)."""
-    env = os.environ.get("RESILDRILL_STATE_DIR")
-    base = Path(env) if env else Path.home() / ".local" / "state" / "resildrill"
-    path = base / "runs"
+    path = state_home() / "runs"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

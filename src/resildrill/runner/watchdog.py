@@ -5,7 +5,8 @@ terminal does not reach it). It follows the runner's heartbeat file and the jour
 
 - runner process gone (pid *and* start time checked) or heartbeat older than
   ``--stale-after`` -> write a fencing record, revert everything still injected, stop the
-  helper processes the runner journalled (``child`` records), exit;
+  helper processes the runner journalled (``child`` records: Locust, never the target's
+  proxy), check every proxied hop carries traffic (``proxy_paths``), exit;
 - a fault older than its ``expires_at`` (``max_fault_lifetime``) -> revert it even though
   the runner is alive (a stuck runner must not keep a fault in place), fencing record;
 - ``run_end`` in the journal -> the run finished cleanly, exit.
@@ -30,7 +31,7 @@ from resildrill.faults.process import is_same_process, proc_start_time
 from resildrill.plugins import FaultRegistry
 from resildrill.runner.journal import Journal, pending_faults, read_journal
 from resildrill.runner.registry import unregister_run
-from resildrill.runner.rollback import revert_all_pending
+from resildrill.runner.rollback import check_journal_paths, revert_all_pending
 
 POLL_S = 0.05
 #: A watchdog never outlives a day, whatever happens.
@@ -55,7 +56,7 @@ def heartbeat_age(run_dir: Path) -> float:
 
 
 def stop_children(records: list[dict[str, object]]) -> list[str]:
-    """Stop processes the runner started (proxy, load), checking their start times."""
+    """Stop processes the runner started for the run (load), checking their start times."""
     stopped = []
     for r in records:
         if r.get("type") != "child":
@@ -79,7 +80,9 @@ def revert_all(run_dir: Path, registry: FaultRegistry, reason: str) -> None:
         journal.append("fenced", by="watchdog", reason=reason, pid=os.getpid())
         revert_all_pending(list(reversed(pending_faults(records))), registry, journal)
         stopped = stop_children(records)
-        journal.append("watchdog_done", stopped=stopped)
+        # the target's proxied hops must carry traffic again (the proxy is never stopped)
+        paths = [c.describe() for c in check_journal_paths(records)]
+        journal.append("watchdog_done", stopped=stopped, paths=paths)
 
 
 def watch(run_dir: Path, runner_pid: int, runner_start: int, stale_after: float) -> str:
@@ -160,6 +163,31 @@ def wait_watching(run_dir: Path, proc: subprocess.Popen[bytes], timeout_s: float
     return (run_dir / "watchdog.pid").exists()
 
 
+class ProcessWatchdog:
+    """The runner's handle on its watchdog process."""
+
+    def __init__(self, run_dir: Path, proc: subprocess.Popen[bytes]) -> None:
+        self.run_dir = run_dir
+        self.proc = proc
+
+    @classmethod
+    def start(cls, run_dir: Path, stale_after_s: float) -> ProcessWatchdog:
+        """Spawn it without waiting: it starts up while the baseline runs."""
+        return cls(run_dir, start_watchdog(run_dir, stale_after=stale_after_s, wait=False))
+
+    def watching(self) -> bool:
+        """Wait (bounded) until it watches; False if it did not start."""
+        return wait_watching(self.run_dir, self.proc)
+
+    def finish(self) -> None:
+        """After ``run_end``: it exits by itself; reap it (killed if it does not)."""
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run-dir", required=True, type=Path)
@@ -168,12 +196,6 @@ def main() -> None:
     parser.add_argument("--stale-after", type=float, default=3.0)
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if os.environ.get("RESILDRILL_TEST_WATCHDOG") == "off":
-        # Test hook, like RESILDRILL_CRASH_AT: simulates a host that lost the watchdog with
-        # the runner, so the tests of `resildrill rollback` exercise the manual path.
-        (args.run_dir / "watchdog.pid").write_text(f"{os.getpid()}\n")
-        print("watchdog: disabled by RESILDRILL_TEST_WATCHDOG=off (tests only)", flush=True)
-        return
     outcome = watch(args.run_dir, args.runner_pid, args.runner_start, args.stale_after)
     print(f"watchdog: {outcome}", flush=True)
 

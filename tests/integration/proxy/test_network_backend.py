@@ -16,12 +16,8 @@ from resildrill.clock import MonotonicClock
 from resildrill.drill.model import TargetSpec
 from resildrill.errors import InjectionFailed, ToolFailed
 from resildrill.faults.base import FaultBackend, FaultContext
-from resildrill.faults.network import (
-    NetworkFaultBackend,
-    NetworkFaultSpec,
-    ensure_embedded_proxy,
-    stop_embedded_proxy,
-)
+from resildrill.faults.embedded_proxy import ensure_embedded_proxy, stop_embedded_proxy
+from resildrill.faults.network import NetworkFaultBackend, NetworkFaultSpec
 from resildrill.faults.toxiproxy_client import ProxyUnreachable, ToxiproxyClient
 from resildrill.plugins import FaultRegistry
 

@@ -88,13 +88,18 @@ def test_other_exit_codes_win(tmp_path: Path) -> None:
 
 
 def test_failed_gates_are_listed_together(tmp_path: Path) -> None:
-    """A run already failed by a gate names the regression gate too."""
+    """A run already failed by a gate names the regression gate too: the outcome is
+    decided again from every gate (outcome.py), not by editing the reason's text."""
     db = tmp_path / "h.sqlite"
     seed(db, [2.0, 2.1, 1.9])
-    failed = make_report("now", started_at=day(10), ttr=5.0, outcome="failed", exit_code=1)
+    gate = {"name": "max_time_to_recover", "limit": 3.0, "value": 5.0, "passed": False}
+    failed = make_report(
+        "now", started_at=day(10), ttr=5.0, outcome="failed", exit_code=1, gates=[gate]
+    )
     failed["reason"] = "gate failed: max_time_to_recover"
     report = apply_history(failed, SPEC, db=db)
     assert report["reason"] == "gate failed: max_time_to_recover, regression.time_to_recover"
+    assert (report["outcome"], report["exit_code"]) == ("failed", 1)
 
 
 def test_no_history_file_means_empty_trend(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 
 from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec, TargetSpec
 from resildrill.errors import InjectionFailed
-from resildrill.faults.base import FaultContext, Recipe
+from resildrill.faults.base import Backend, BackendHooks, FaultContext, Recipe
 from resildrill.faults.heat.model import (
     OFF_STATES,
     THROTTLED_STATES,
@@ -120,7 +120,7 @@ def heat_warnings(spec: HeatFaultSpec, target: TargetSpec | None = None) -> list
 # --- delegates: network gear and containers, composed through their own backends -----------
 
 
-def _delegate_backend(kind: str) -> Any:
+def _delegate_backend(kind: str) -> Backend:
     """The network or docker backend, imported only when such a server is in the room."""
     if kind == "network":
         from resildrill.faults.network import NetworkFaultBackend
@@ -244,7 +244,7 @@ def _delegate_apply(
     return "; ".join(notes) or "nothing to change"
 
 
-class HeatFaultBackend:
+class HeatFaultBackend(BackendHooks):
     """Fault kind ``heat``: FaultBackend + AdvancingFault over local processes."""
 
     kind: ClassVar[str] = "heat"
@@ -338,14 +338,13 @@ class HeatFaultBackend:
         """The network backend's run set-up, when the target has a Toxiproxy section."""
         if ctx.target.toxiproxy is None:
             return []
-        setup = getattr(_delegate_backend("network"), "setup_run", None)
-        return list(setup(ctx, run_dir)) if callable(setup) else []
+        return _delegate_backend("network").setup_run(ctx, run_dir)
 
-    def teardown_run(self, run_dir: Path) -> None:
-        """The network backend's run tear-down (it stops only what its set-up started)."""
-        teardown = getattr(_delegate_backend("network"), "teardown_run", None)
-        if callable(teardown):
-            teardown(run_dir)
+    def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]:
+        """The network backend's run tear-down (it checks every proxied hop)."""
+        if ctx.target.toxiproxy is None:
+            return []
+        return _delegate_backend("network").teardown_run(ctx, run_dir)
 
     def warnings(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         """Non-fatal notes for ``plan``/``validate``: scaled intervals shorter than restarts."""
