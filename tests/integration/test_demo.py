@@ -74,7 +74,6 @@ def test_installed_package_runs_the_demo_from_an_empty_folder(tmp_path: Path) ->
             "install",
             "-q",
             "--no-deps",
-            "--no-build-isolation",
             str(source),
         ],
         check=True,
