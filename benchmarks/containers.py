@@ -32,7 +32,7 @@ from resildrill.drill.model import ProbeSpec, TargetSpec, TcpCheck
 from resildrill.faults.base import FaultContext
 from resildrill.faults.docker import DockerFaultBackend, DockerFaultSpec
 from resildrill.faults.docker_engine import client_for, engine_address
-from resildrill.wardehr.docker_stack import down, ensure_image, host_binds, up, write_target
+from wardehr.docker_stack import down, ensure_image, host_binds, up, write_target
 
 CTX = FaultContext(
     target=TargetSpec(

@@ -456,7 +456,7 @@ def real_drill(minutes: float) -> dict[str, Any]:
     """Run a real drill with the CLI against the ward EHR; sample the runner's memory."""
     import yaml
 
-    from resildrill.wardehr import stack
+    from wardehr import stack
 
     folder = Path(tempfile.mkdtemp(prefix="rd-realdrill-"))
     out = folder / "reports"

@@ -31,8 +31,8 @@ from typing import Any
 
 import aiohttp
 
-from resildrill.wardehr import stack
-from resildrill.wardehr.testing import postgres_unavailable, running_stack, world_readable_tempdir
+from wardehr import stack
+from wardehr.testing import postgres_unavailable, running_stack, world_readable_tempdir
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -109,7 +109,7 @@ def observation(patient: str) -> dict[str, Any]:
 
 def patients() -> list[str]:
     """Patient ids of the seeded population (seed 42)."""
-    from resildrill.wardehr.seed import population
+    from wardehr.seed import population
 
     return [r["id"] for r in population(42) if r["resourceType"] == "Patient"]
 

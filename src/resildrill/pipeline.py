@@ -22,6 +22,7 @@ from resildrill.analysis import recovery as rec
 from resildrill.analysis import verdict
 from resildrill.drill.loader import load_drill
 from resildrill.drill.model import SLOSpec
+from resildrill.errors import ResildrillError
 from resildrill.load.driver import WorkflowSeries
 from resildrill.observe.metrics import RESOLUTION_S, SourceSeries, TimeSeries, bucket_index
 from resildrill.outcome import Verdict, decide
@@ -498,6 +499,32 @@ def write_json(report: dict[str, Any], run_dir: Path) -> Path:
     return path
 
 
+def _apply_journal(record: RunRecord, runs: dict[str, FaultRun], run_dir: Path) -> None:
+    """What the journal knows and the timeline missed: an injection the runner journalled
+    just before it died, and reverts made after it died (by the watchdog or ``rollback``),
+    placed on the run's clock by their ``mono`` stamps."""
+    from resildrill.runner.journal import read_journal
+
+    try:
+        records = read_journal(run_dir / "journal.jsonl")
+    except ResildrillError:
+        return
+    for entry in records:
+        fr = runs.get(str(entry.get("fault_id")))
+        mono = entry.get("mono")
+        if fr is None or not isinstance(mono, float | int):
+            continue
+        at = round(float(mono) - record.monotonic_t0, 4)
+        if entry["type"] == "injected" and fr.injected_at_s is None:
+            fr.injected_at_s = at
+            fr.inject_requested_at_s = fr.inject_requested_at_s or at
+        elif entry["type"] == "reverted" and fr.injected_at_s is not None:
+            if fr.reverted_at_s is None:
+                fr.reverted_at_s = at
+                record.marks.append(Mark(at, "reverted", fr.spec.id, "after the runner stopped"))
+            fr.revert_detail = str(entry.get("result") or "")
+
+
 def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunRecord:
     """Rebuild a crashed run's record from its timeline.jsonl and journal (for a partial report)."""
     lines = read_timeline(run_dir / "timeline.jsonl")
@@ -571,8 +598,9 @@ def rebuild_record(run_dir: Path, registry: FaultRegistry | None = None) -> RunR
                     fr.injected_at_s = m.at_s
                 elif m.kind == "reverted":
                     fr.reverted_at_s = m.at_s
+    _apply_journal(record, runs, run_dir)
     record.faults = list(runs.values())
-    record.end_s = last
+    record.end_s = max(last, *(fr.reverted_at_s or 0.0 for fr in runs.values()))
     if totals:
         # what the runner had received when it stopped (buckets still on the workers are lost)
         record.load = totals_json(totals)

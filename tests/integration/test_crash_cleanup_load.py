@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from resildrill.faults.process import is_same_process, proc_state
-from resildrill.wardehr import stack
+from wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

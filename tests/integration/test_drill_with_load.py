@@ -18,7 +18,7 @@ import pytest
 import yaml
 from tests.support.tiny import load_report, resildrill
 
-from resildrill.wardehr import stack
+from wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -48,7 +48,7 @@ from resildrill.faults.heat.model import THROTTLED_STATES, simulate
 from resildrill.faults.heat.spec import HeatFaultSpec
 from resildrill.faults.process import proc_cmdline, proc_state
 from resildrill.faults.toxiproxy_client import ToxiproxyClient
-from resildrill.wardehr import stack
+from wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -441,7 +441,7 @@ def test_a_container_server_is_throttled_stopped_and_started(tmp_path: Path) -> 
     from resildrill.drill.model import TargetSpec
     from resildrill.faults.base import FaultContext
     from resildrill.faults.heat.backend import HeatFaultBackend
-    from resildrill.wardehr.docker_stack import ensure_image, host_binds
+    from wardehr.docker_stack import ensure_image, host_binds
 
     client = _engine()
     api = client.api

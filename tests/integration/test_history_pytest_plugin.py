@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import ROOT
 
-from resildrill.wardehr import stack
+from wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from resildrill.wardehr.testing import FhirClient, RunningStack, running_stack
+from wardehr.testing import FhirClient, RunningStack, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from resildrill.faults.process import proc_state
-from resildrill.wardehr import stack
+from wardehr import stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -25,8 +25,8 @@ import pytest
 import yaml
 from tests.support.tiny import load_report
 
-from resildrill.wardehr import stack
-from resildrill.wardehr.testing import (
+from wardehr import stack
+from wardehr.testing import (
     RunningStack,
     postgres_unavailable,
     world_readable_tempdir,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from resildrill.wardehr.stack import free_port
-from resildrill.wardehr.testing import FhirClient, RunningStack, running_stack
+from wardehr.stack import free_port
+from wardehr.testing import FhirClient, RunningStack, running_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

@@ -10,7 +10,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from tests.integration.test_wardehr_resilience import check_integrity, kill, run_stream
 
-from resildrill.wardehr.testing import (
+from wardehr.testing import (
     RunningStack,
     postgres_unavailable,
     running_stack,

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from resildrill.faults.process import proc_state
-from resildrill.wardehr import stack
-from resildrill.wardehr.testing import FhirClient, Reply, RunningStack, running_stack
+from wardehr import stack
+from wardehr.testing import FhirClient, Reply, RunningStack, running_stack
 
 pytestmark = [pytest.mark.integration]
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from resildrill.wardehr._proc import live_pid, read_pidfile
+from wardehr._proc import live_pid, read_pidfile
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-SUPERVISOR = [sys.executable, "-m", "resildrill.wardehr.supervisor", "--plan"]
+SUPERVISOR = [sys.executable, "-m", "wardehr.supervisor", "--plan"]
 
 
 def start(tmp_path: Path, children: list[dict[str, Any]], delay: float) -> subprocess.Popen[bytes]:
@@ -123,7 +123,7 @@ def test_crash_loop_backs_off(tmp_path: Path) -> None:
 def test_frozen_child_is_killed_by_liveness_checks(tmp_path: Path) -> None:
     """A child whose /livez stops answering is SIGKILLed after the configured failures and
     restarted; a live one is left alone."""
-    from resildrill.wardehr.stack import free_port
+    from wardehr.stack import free_port
 
     port = free_port()
     server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
@@ -148,7 +148,7 @@ def test_frozen_child_is_killed_by_liveness_checks(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "resildrill.wardehr.supervisor",
+            "wardehr.supervisor",
             "--plan",
             str(tmp_path / "plan.json"),
         ],

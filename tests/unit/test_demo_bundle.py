@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "src" / "resildrill" / "wardehr" / "demo"
+BUNDLE = ROOT / "src" / "resildrill" / "demo"
 
 
 def test_bundled_drill_is_the_repository_demo() -> None:

@@ -11,34 +11,65 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "resildrill"
 
-#: Layer of each top-level part (STYLE.md): dependencies only point downwards.
+#: Layer of each part (STYLE.md): a module imports only from lower layers or from its own
+#: part, so two parts of one layer never import each other (no sideways tangles).
 LAYERS: dict[str, int] = {
+    # values and vocabulary everyone shares
     "errors": 0,
     "clock": 0,
     "statehome": 0,
-    "drill.model": 0,
-    # the package's lazy exports name the library API (api.py) by string only
-    "__init__": 0,
     "outcome": 0,
+    "drill.model": 0,
     "__version__": 0,
-    "drill": 1,
-    "plugins": 1,
-    "faults": 1,
+    # the package's lazy exports name the library API by string only
+    "__init__": 0,
+    # leaf services: probes and buckets, the proxy server, report rendering, the fault and
+    # stack contracts
     "observe": 1,
-    "load": 1,
     "proxy": 1,
-    "wardehr": 1,
-    "runner": 2,
-    "analysis": 3,
-    "report": 4,
-    "history": 4,
-    "pipeline": 4,
-    "api": 4,
-    "testing": 4,
-    "cli": 5,
-    "pytest_plugin": 5,
-    "__main__": 5,
+    "report": 1,
+    "faults.base": 1,
+    "stacks": 1,
+    # registries and pure computations on measured data
+    "plugins": 2,
+    "load": 2,
+    "analysis": 2,
+    "history": 2,
+    # input and fault kinds
+    "drill": 3,
+    "faults": 3,
+    # running a drill
+    "runner": 4,
+    # run -> analysis -> report.json
+    "pipeline": 5,
+    # the library API
+    "api": 6,
+    # its users
+    "testing": 7,
+    "cli": 7,
+    "pytest_plugin": 7,
+    "__main__": 8,
 }
+
+#: What the bundled ward EHR (package ``wardehr``, beside the product) may use of resildrill:
+#: target files, errors, and the stack contract; the Docker engine connection is shared.
+WARDEHR_MAY_USE = {
+    "resildrill.errors",
+    "resildrill.drill.loader",
+    "resildrill.drill.model",
+    "resildrill.stacks",
+    "resildrill.faults.docker_engine",
+}
+
+
+def part_of(module: str) -> str:
+    """The part (key of LAYERS) a dotted module name below ``resildrill`` belongs to."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        key = ".".join(parts[:n])
+        if key in LAYERS:
+            return key
+    raise KeyError(f"module {module!r} has no layer: add it to LAYERS")
 
 
 def layer_of(module: str) -> int:
@@ -77,10 +108,36 @@ FILES = sorted(p for p in SRC.rglob("*.py") if "locustfiles" not in p.parts)
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(SRC)))
 def test_no_upward_import(path: Path) -> None:
-    """A module imports only from its own layer or below."""
-    mine = layer_of(module_name(path))
-    upward = sorted(m for m in imports_of(path) if layer_of(m) > mine)
-    assert not upward, f"{module_name(path)} (layer {mine}) imports higher layers: {upward}"
+    """A module imports only from lower layers, or from its own part."""
+    me = module_name(path)
+    mine, own = layer_of(me), part_of(me)
+    wrong = sorted(m for m in imports_of(path) if part_of(m) != own and layer_of(m) >= mine)
+    assert not wrong, f"{me} (layer {mine}) imports its own layer or higher: {wrong}"
+
+
+def _all_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def test_the_product_never_imports_the_bundled_ehr() -> None:
+    """resildrill reaches the ward EHR only through target files and the stack entry points."""
+    for path in FILES:
+        assert not any(m.split(".")[0] == "wardehr" for m in _all_imports(path)), path
+
+
+@pytest.mark.parametrize(
+    "path", sorted((SRC.parent / "wardehr").rglob("*.py")), ids=lambda p: p.name
+)
+def test_the_bundled_ehr_uses_only_public_parts(path: Path) -> None:
+    used = {m for m in _all_imports(path) if m.split(".")[0] == "resildrill"}
+    assert used <= WARDEHR_MAY_USE, sorted(used - WARDEHR_MAY_USE)
 
 
 def test_runner_and_cli_never_import_locust() -> None:

@@ -11,8 +11,8 @@ import yaml
 from resildrill.drill.loader import load_target
 from resildrill.drill.model import DrillSpec, TargetSpec
 from resildrill.faults.process import ProcessFaultSpec
-from resildrill.wardehr.fhir import capability_statement
-from resildrill.wardehr.stack import StackConfig, _layout, write_target
+from wardehr.fhir import capability_statement
+from wardehr.stack import StackConfig, _layout, write_target
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = [ROOT / "targets/ward-ehr/target.yaml", ROOT / "targets/ward-ehr/target-postgres.yaml"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from resildrill.wardehr.gateway import Gateway, Upstream
-from resildrill.wardehr.stack import StackConfig
+from wardehr.gateway import Gateway, Upstream
+from wardehr.stack import StackConfig
 
 
 def gateway(*healthy: bool) -> Gateway:
@@ -65,7 +65,7 @@ def test_health_check_timeouts_mark_down_only_in_a_row() -> None:
     import aiohttp
     from aiohttp import web
 
-    from resildrill.wardehr.gateway import TIMEOUTS_TO_MARK_DOWN
+    from wardehr.gateway import TIMEOUTS_TO_MARK_DOWN
 
     async def scenario() -> None:
         delay = {"s": 0.3}

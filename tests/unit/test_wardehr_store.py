@@ -8,11 +8,11 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from resildrill.wardehr import fhir
-from resildrill.wardehr.fhir import FhirError
-from resildrill.wardehr.seed import population
-from resildrill.wardehr.server import parse_search
-from resildrill.wardehr.store import SqliteStore
+from wardehr import fhir
+from wardehr.fhir import FhirError
+from wardehr.seed import population
+from wardehr.server import parse_search
+from wardehr.store import SqliteStore
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_search_dates_and_identifiers(store: SqliteStore) -> None:
 
 def fhir_mrn() -> str:
     """The MRN identifier system of the population."""
-    from resildrill.wardehr.seed import MRN_SYSTEM
+    from wardehr.seed import MRN_SYSTEM
 
     return MRN_SYSTEM
 

@@ -12,7 +12,7 @@ from resildrill.errors import InvalidInput
 #: The repository's drills/ folder (present in a clone or an editable install).
 REPO_DRILLS = Path(__file__).resolve().parents[3] / "drills"
 #: The same demo drill and ward EHR target, shipped inside the package (pip install).
-BUNDLED = Path(__file__).resolve().parents[1] / "wardehr" / "demo"
+BUNDLED = Path(__file__).resolve().parents[1] / "demo"
 
 
 def default_demo_drill() -> Path:
@@ -57,12 +57,14 @@ def register(app: typer.Typer) -> None:
         from resildrill.cli.run import run_drill_file
         from resildrill.drill.loader import load_drill
         from resildrill.plugins import FaultRegistry
-        from resildrill.wardehr import stack
+        from resildrill.stacks import stack_driver
 
         drill = drill or default_demo_drill()
         if not drill.exists():
             raise InvalidInput(f"--drill: {drill}: no such file")
         loaded = load_drill(drill, FaultRegistry.discover())
+        declared = loaded.target.spec.stack or {}
+        stack = stack_driver(str(declared.get("kind")), str(loaded.target.path))
         console.print(f"starting the bundled system: {loaded.target.spec.name}")
         status = stack.up(loaded.target)
         if status.started is False:

@@ -1,6 +1,7 @@
 """The ``resildrill target up|down|status TARGET.yaml`` commands (bundled ward EHR stacks).
 
-A thin adapter over :mod:`resildrill.wardehr.stack`: it parses, calls one function, prints,
+A thin adapter over the target's stack driver (:mod:`resildrill.stacks`; the bundled ward
+EHR registers ``ward-ehr`` and ``ward-ehr-docker``): it parses, calls one function, prints,
 and maps errors to their exit codes (2 bad input, 6 tool failed) as one line, never a traceback.
 """
 
@@ -111,18 +112,20 @@ def _proxy_down(target: Path, stack: Any) -> bool:
 
 
 def _stack_for(target: Path) -> Any:
-    """The module that runs the target's stack (processes, or containers), or None for a
-    target with no ``stack:`` (only its embedded proxy is managed then)."""
+    """The driver of the target's ``stack:`` (resildrill.stacks: an installed stack kind,
+    such as the bundled ward EHR), or None for a target with no stack (only its embedded
+    proxy is managed then)."""
     from resildrill.drill.loader import load_target
-    from resildrill.wardehr import docker_stack, stack
+    from resildrill.stacks import stack_driver
 
-    if _run(lambda: load_target(target)).spec.stack is None:
+    declared = _run(lambda: load_target(target)).spec.stack
+    if declared is None:
         return None
-    return docker_stack if docker_stack.is_docker_target(target) else stack
+    return _run(lambda: stack_driver(str(declared.get("kind")), str(target)))
 
 
 def _print_status(current: object) -> None:
-    from resildrill.wardehr.stack import StackStatus
+    from resildrill.stacks import StackStatus
 
     assert isinstance(current, StackStatus)
     typer.echo(f"target {current.target}  (run folder {current.run_dir})")

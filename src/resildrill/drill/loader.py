@@ -489,11 +489,16 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: The pattern of ids and names in the models (drill.model.NAME_PATTERN).
+NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _FRIENDLY = {
     "model_attributes_type": "expected a mapping",
     "model_type": "expected a mapping",
     "dict_type": "expected a mapping",
     "list_type": "expected a list",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
 }
 
 
@@ -540,6 +545,21 @@ def _problems_from(
             continue
         elif kind == "value_error" and "error" in ctx:
             message = str(ctx["error"])
+        elif kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+            message = (
+                f"{_describe(err.get('input'))} is not a usable name: use letters, digits, "
+                "'_', '.' and '-' only (it becomes part of file names and run ids)"
+            )
+        elif kind == "too_short" and "min_length" in ctx:
+            n = ctx["min_length"]
+            message = (
+                f"needs at least {n} item{'s' if n != 1 else ''}, got {ctx.get('actual_length', 0)}"
+            )
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+            bound = {"greater_than_equal": ">=", "greater_than": ">",
+                     "less_than_equal": "<=", "less_than": "<"}[kind]  # fmt: skip
+            limit = next(iter(ctx.values()), "?")
+            message = f"must be {bound} {limit}, got {_describe(err.get('input'))}"
         elif kind in _FRIENDLY:
             message = f"{_FRIENDLY[kind]}, got {_describe(err.get('input'))}"
         else:

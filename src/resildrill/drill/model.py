@@ -200,21 +200,43 @@ class IdentityCheck(Frozen):
     """How the runner makes sure it talks to the system the target file means.
 
     A self-declared ``environment: staging`` is the weakest guard: before injecting, the
-    runner fetches ``url`` and requires a response header (``header`` and ``value``) or the
-    ``software.name`` of a FHIR CapabilityStatement (``fhir_software``) to match.
+    runner fetches ``url`` and requires one rule to match: a response header (``header``
+    and ``value``), the ``software.name`` of a FHIR CapabilityStatement (``fhir_software``),
+    a field of a JSON body (``json_field``, dotted like ``service.name``, and ``value``), or
+    a regular expression found in the body (``body_pattern``): systems we did not write
+    rarely have the first two.
     """
 
     url: str
     header: str | None = None
+    json_field: str | None = None
     value: str | None = None
     fhir_software: str | None = None
+    body_pattern: str | None = None
     timeout: Duration = 2.0
 
     @model_validator(mode="after")
     def _one_rule(self) -> IdentityCheck:
-        by_header = self.header is not None and self.value is not None
-        if by_header == (self.fhir_software is not None):
-            raise ValueError("identity needs either 'header' and 'value', or 'fhir_software'")
+        rules = [
+            self.header is not None,
+            self.json_field is not None,
+            self.fhir_software is not None,
+            self.body_pattern is not None,
+        ]
+        if sum(rules) != 1:
+            raise ValueError(
+                "identity needs exactly one rule: 'header' and 'value', 'json_field' and "
+                "'value', 'fhir_software', or 'body_pattern'"
+            )
+        if (self.header is not None or self.json_field is not None) and self.value is None:
+            raise ValueError("identity: 'header' and 'json_field' need the 'value' expected")
+        if self.body_pattern is not None:
+            try:
+                re.compile(self.body_pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"identity.body_pattern is not a regular expression: {exc}"
+                ) from None
         return self
 
 

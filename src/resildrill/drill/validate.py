@@ -153,7 +153,24 @@ def check_drill(
         + _check_windows(drill, where)
         + _fault_kind_warnings(drill, target, where)
         + (_check_load_files(drill, drill_dir, where) if drill_dir is not None else [])
+        + (_check_load_host(drill, target, where) if target is not None else [])
     )
+
+
+def _check_load_host(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:
+    """Clinician load needs somewhere to go: ``load.host``, or the target's clinical HTTP
+    probe (what ``run`` would otherwise refuse with exit 2 after starting)."""
+    if drill.load is None or drill.load.host is not None:
+        return []
+    if any(p.role == "clinical" and p.http is not None for p in target.probes):
+        return []
+    return [
+        where.problem(
+            ("load",),
+            "set 'load.host' (the URL clinicians' requests go to): the target has no "
+            "clinical HTTP probe to take it from",
+        )
+    ]
 
 
 def _check_load_files(drill: DrillSpec, drill_dir: Path, where: Locator) -> list[Problem]:
@@ -223,6 +240,16 @@ def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> 
         if isinstance(service, str) and service not in target.services:
             message = _unknown("service", service, services)
             problems.append(where.problem(("faults", i, "service"), message))
+        elif isinstance(service, str) and _nobody_restarts(fault, target, service):
+            problems.append(
+                where.problem(
+                    ("faults", i, "service"),
+                    f"the target does not say who restarts {service!r} after it is killed "
+                    "('recovery: supervisor' is assumed); declare its recovery: supervisor, "
+                    "restart (with restart.command) or none",
+                    "warning",
+                )
+            )
     proxies = sorted(target.toxiproxy.proxies) if target.toxiproxy else []
     for i, fault in parts.faults:
         proxy = getattr(fault, "proxy", None)  # kinds that act through a Toxiproxy proxy
@@ -230,6 +257,13 @@ def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> 
             message = _unknown("proxy", proxy, proxies, "the target's toxiproxy.proxies has")
             problems.append(where.problem(("faults", i, "proxy"), message))
     return problems
+
+
+def _nobody_restarts(fault: FaultSpec, target: TargetSpec, service: str) -> bool:
+    """A kill of a service whose target file never chose its recovery."""
+    if getattr(fault, "action", None) not in ("kill", "terminate"):
+        return False
+    return "recovery" not in target.services[service].model_fields_set
 
 
 def _check_workflows(drill: DrillSpec, parts: DrillParts, where: Locator) -> list[Problem]:

@@ -34,6 +34,9 @@ class FaultContext:
     clock: Clock
     #: Paths the runner itself runs under, which no fault may ever touch.
     protected_pids: frozenset[int] = field(default_factory=frozenset)
+    #: The run's own folder (reports/<run id>/), where a backend may keep logs of what it
+    #: ran (a restart command's output); None outside a run (plan, preflight).
+    report_dir: Path | None = None
 
     @property
     def run_dir(self) -> Path:

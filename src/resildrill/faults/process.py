@@ -17,6 +17,7 @@ working, while a frozen host freezes the backends too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -140,16 +141,25 @@ def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
 
 
 def run_restart_command(restart: dict[str, Any]) -> str:
-    """Start a service's restart command detached (own session), as a supervisor would."""
-    subprocess.Popen(  # the command comes from the target file, as documented
-        restart["command"],
-        cwd=restart["cwd"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    return f"ran restart command: {' '.join(restart['command'])}"
+    """Start a service's restart command detached (own session), as a supervisor would; its
+    output goes to the log the recipe names (in the run's folder), so a failing restart
+    leaves a trace."""
+    log_path = restart.get("log")
+    with contextlib.ExitStack() as stack:
+        out: Any = subprocess.DEVNULL
+        if log_path:
+            with contextlib.suppress(OSError):
+                out = stack.enter_context(open(log_path, "ab"))
+        subprocess.Popen(  # the command comes from the target file, as documented
+            restart["command"],
+            cwd=restart["cwd"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT if out is not subprocess.DEVNULL else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    where = f" (output: {log_path})" if log_path else ""
+    return f"ran restart command: {' '.join(restart['command'])}{where}"
 
 
 # --- the backend ----------------------------------------------------------------------
@@ -237,6 +247,9 @@ class ProcessFaultBackend(BackendHooks):
                 "command": list(service.restart.command),
                 "cwd": str(cwd if cwd.is_absolute() else ctx.target_dir / cwd),
                 "delay_s": service.restart.delay,
+                "log": None
+                if ctx.report_dir is None
+                else str(ctx.report_dir / f"restart-{spec.service}.log"),
             }
         return {
             "kind": self.kind,

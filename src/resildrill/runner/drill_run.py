@@ -105,7 +105,7 @@ class DrillRun:
         self.registry, self.parts, self.options = registry, parts, options
         self.clock = parts.clock
         self.say = options.on_message
-        self.ctx = fault_context(drill, run_id, self.clock)
+        self.ctx = fault_context(drill, run_id, self.clock, run_dir)
         self.probes = [Probe(p) for p in drill.target.spec.probes]
         self.health: dict[str, bool | None] = {p.name: None for p in self.probes}
         self.faults = [self._fault_run(f) for f in self.spec.faults]
@@ -556,7 +556,9 @@ class DrillRun:
             self._settle(fr, pending, sent, cleanup=True)
 
 
-def fault_context(drill: LoadedDrill, run_id: str, clock: Clock) -> FaultContext:
+def fault_context(
+    drill: LoadedDrill, run_id: str, clock: Clock, run_dir: Path | None = None
+) -> FaultContext:
     """What a backend may know of the run; the runner's own processes are protected."""
     return FaultContext(
         target=drill.target.spec,
@@ -564,6 +566,7 @@ def fault_context(drill: LoadedDrill, run_id: str, clock: Clock) -> FaultContext
         run_id=run_id,
         clock=clock,
         protected_pids=frozenset({os.getpid(), os.getppid()}),
+        report_dir=run_dir,
     )
 
 

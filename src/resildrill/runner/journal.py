@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,13 @@ class Journal:
         self._seq = len(read_journal(path)) if path.stat().st_size else 0
 
     def append(self, record_type: str, **fields: Any) -> dict[str, Any]:
-        """Write one record and fsync it; returns the record written."""
+        """Write one record and fsync it; returns the record written.
+
+        Each record carries ``mono``, this host's monotonic clock when it was written (the
+        runner, its watchdog and ``rollback`` share that clock), so a report rebuilt after a
+        crash places a watchdog's revert on the run's timeline."""
         self._seq += 1
-        record = {"seq": self._seq, "type": record_type, **fields}
+        record = {"seq": self._seq, "type": record_type, "mono": time.monotonic(), **fields}
         line = json.dumps(record, sort_keys=True, default=str) + "\n"
         os.write(self._fd, line.encode())
         os.fsync(self._fd)

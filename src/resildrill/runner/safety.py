@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -91,6 +92,18 @@ def check_identity(identity: IdentityCheck) -> str | None:
                 f"expected {identity.value!r}"
             )
         return None
+    if identity.body_pattern is not None:
+        if re.search(identity.body_pattern, body.decode("utf-8", "replace")) is None:
+            return f"identity check: {identity.url} body does not match {identity.body_pattern!r}"
+        return None
+    if identity.json_field is not None:
+        got = _json_field(body, identity.json_field)
+        if got != identity.value:
+            return (
+                f"identity check: {identity.url} JSON field {identity.json_field!r} is "
+                f"{got!r}, expected {identity.value!r}"
+            )
+        return None
     try:
         name = json.loads(body).get("software", {}).get("name")
     except (ValueError, AttributeError):
@@ -101,6 +114,22 @@ def check_identity(identity: IdentityCheck) -> str | None:
             f"expected {identity.fhir_software!r}"
         )
     return None
+
+
+def _json_field(body: bytes, dotted: str) -> str | None:
+    """The value at a dotted path of a JSON body, as text; None when absent."""
+    try:
+        value: Any = json.loads(body)
+    except ValueError:
+        return None
+    for key in dotted.split("."):
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def notify(target: TargetSpec, event: str, payload: dict[str, Any]) -> list[str]:

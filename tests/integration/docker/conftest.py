@@ -67,7 +67,7 @@ def client() -> Any:
 @pytest.fixture(scope="session")
 def image(client: Any) -> str:
     """The skeleton image every test container runs (built once, cached outside git)."""
-    from resildrill.wardehr.docker_stack import ensure_image
+    from wardehr.docker_stack import ensure_image
 
     return ensure_image(client)
 

@@ -88,7 +88,7 @@ class Containers:
         **host: Any,
     ) -> str:
         """Start one container named ``rdt-<session>-<name>``; returns its id."""
-        from resildrill.wardehr.docker_stack import host_binds
+        from wardehr.docker_stack import host_binds
 
         api = self.client.api
         host_config = api.create_host_config(

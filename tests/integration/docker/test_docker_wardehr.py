@@ -18,7 +18,7 @@ from docker_support import SESSION, inspect
 from tests.conftest import free_port
 from tests.support.tiny import resildrill
 
-from resildrill.wardehr.docker_stack import write_target
+from wardehr.docker_stack import write_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 

@@ -12,7 +12,7 @@ from resildrill.drill.model import LoadSpec
 from resildrill.load import LoadDriver, apply_buckets
 from resildrill.load.sizing import PERSONAS
 from resildrill.observe.metrics import TimeSeries, bucket_index
-from resildrill.wardehr.testing import running_stack
+from wardehr.testing import running_stack
 
 pytestmark = pytest.mark.integration
 

@@ -89,11 +89,8 @@ def test_a_badly_written_mapping_is_located(tmp_path: Path) -> None:
     text = HEAD + LOAD + "gates:\n  max_failed_actions: {obs_round: -1, doctor: many}\n"
     problems = problems_of(tmp_path, text)
     assert [(p.path, p.message) for p in problems] == [
-        ("gates.max_failed_actions.obs_round", "Input should be greater than or equal to 0"),
-        (
-            "gates.max_failed_actions.doctor",
-            "Input should be a valid integer, unable to parse string as an integer, got 'many'",
-        ),
+        ("gates.max_failed_actions.obs_round", "must be >= 0, got -1"),
+        ("gates.max_failed_actions.doctor", "expected a whole number, got 'many'"),
     ]
     assert all(p.line == 11 for p in problems)
 

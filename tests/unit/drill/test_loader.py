@@ -174,7 +174,7 @@ def test_plugin_kind_fields_are_validated_by_their_own_model(tmp_path: Path) -> 
     )
     problems = problems_of(write(tmp_path, text), registry)
     assert [(p.path, p.message[:30]) for p in problems] == [
-        ("faults[1].latency", "Input should be greater than o"),
+        ("faults[1].latency", "must be >= 0, got -1"),
         ("faults[1].proxi", "unknown key 'proxi' (did you m"),
         ("faults[1].from", "Input should be 'client' or 's"),
         ("faults[1].frm", "unknown key 'frm' (did you mea"),

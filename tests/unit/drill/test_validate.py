@@ -262,3 +262,37 @@ def test_load_files_are_read_beside_the_drill(tmp_path: Path) -> None:
     (folder / "secrets" / "token").write_text("t0ken\n")
     (folder / "users.py").write_text("")
     assert load_drill(drill, registry).spec.load is not None
+
+
+def test_load_without_a_host_is_found_by_validate(tmp_path: Path, registry: FaultRegistry) -> None:
+    """What `run` would refuse after starting (load with nowhere to go) `validate` reports
+    first, at ``load``: here the target's only clinical probe is TCP."""
+    target = TARGET.replace(
+        "    http:\n      url: http://127.0.0.1:18080/health\n",
+        "    tcp: {host: 127.0.0.1, port: 18080}\n",
+    )
+    (tmp_path / "target.yaml").write_text(target)
+    (tmp_path / "drill.yaml").write_text(HEAD + "load: {users: 2}\nfaults:\n" + fault("k", "1s"))
+    with pytest.raises(InvalidInput) as info:
+        load_drill(tmp_path / "drill.yaml", registry)
+    [problem] = [p for p in info.value.problems if p.severity == "error"]
+    assert problem.path == "load" and "set 'load.host'" in problem.message
+
+
+def test_kill_of_a_service_nobody_restarts_is_warned(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """A target that never chose a service's recovery: 'supervisor' is assumed, and a kill
+    drill is warned (it validates, but the user learns nothing may bring it back)."""
+    target = TARGET.replace(
+        "    recovery: restart\n    restart:\n"
+        '      command: [python3, -m, http.server, "18080", --bind, 127.0.0.1]\n'
+        "      delay: 1s\n",
+        "",
+    )
+    assert "recovery" not in target and "restart:" not in target
+    (tmp_path / "target.yaml").write_text(target)
+    (tmp_path / "drill.yaml").write_text(HEAD + "faults:\n" + fault("k", "1s"))
+    warnings = load_drill(tmp_path / "drill.yaml", registry).warnings
+    assert [(w.path, w.severity) for w in warnings] == [("faults[0].service", "warning")]
+    assert "who restarts 'api'" in warnings[0].message

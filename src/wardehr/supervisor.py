@@ -17,8 +17,8 @@ SIGTERM/SIGINT stop the children (their own stop signal, then SIGKILL after a gr
 and the supervisor. If the supervisor itself is killed, the children keep running (the
 clinical service stays up) and ``target down`` stops them by their pidfiles.
 
-Run as ``python -m resildrill.wardehr.supervisor --plan RUN_DIR/stack.json``; the plan is
-written by :mod:`resildrill.wardehr.stack`.
+Run as ``python -m wardehr.supervisor --plan RUN_DIR/stack.json``; the plan is
+written by :mod:`wardehr.stack`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from resildrill.wardehr._proc import remove_pidfile, setup_logging, write_pidfile
+from wardehr._proc import remove_pidfile, setup_logging, write_pidfile
 
 __all__ = ["Child", "main"]
 
@@ -260,7 +260,7 @@ def _describe_exit(code: int) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line of the supervisor process."""
-    parser = argparse.ArgumentParser(prog="python -m resildrill.wardehr.supervisor")
+    parser = argparse.ArgumentParser(prog="python -m wardehr.supervisor")
     parser.add_argument("--plan", required=True, help="stack.json written by target up")
     args = parser.parse_args(argv)
     setup_logging("supervisor")

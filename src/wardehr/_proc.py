@@ -48,6 +48,12 @@ def proc_start_time(pid: int) -> int | None:
     return None if fields is None else int(fields[19])
 
 
+def proc_state(pid: int) -> str | None:
+    """The one-letter state of a process (R, S, T, Z...), or None if it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else fields[0]
+
+
 def is_same_process(pid: int, start_time: int) -> bool:
     """Whether ``pid`` is alive (not a zombie) and started at ``start_time``."""
     fields = _stat_fields(pid)

@@ -2,10 +2,10 @@
 
 Owns the HTTP surface: ``GET /metadata``, ``GET /healthz``, read, vread, create, update
 (``meta.versionId`` / ``If-Match``) and search on the resource types of
-:data:`resildrill.wardehr.fhir.SEARCH_PARAMS`; every error is an OperationOutcome.
+:data:`wardehr.fhir.SEARCH_PARAMS`; every error is an OperationOutcome.
 A response is sent only after the store committed, so a 2xx is a durable write.
 
-Run as ``python -m resildrill.wardehr.server --name replica-a --listen 127.0.0.1:18081
+Run as ``python -m wardehr.server --name replica-a --listen 127.0.0.1:18081
 --store sqlite --db PATH [--seed 42] [--pidfile PATH]``.
 """
 
@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from resildrill.wardehr import fhir, seed
-from resildrill.wardehr._proc import serve, setup_logging
-from resildrill.wardehr.fhir import FhirError, Resource
-from resildrill.wardehr.store import Criterion, Store, StoreUnavailable, open_store
+from wardehr import fhir, seed
+from wardehr._proc import serve, setup_logging
+from wardehr.fhir import FhirError, Resource
+from wardehr.store import Criterion, Store, StoreUnavailable, open_store
 
 __all__ = ["build_app", "main"]
 
@@ -328,7 +328,7 @@ def build_app(name: str, store: Store, population: list[Resource] | None) -> web
 
 def main(argv: list[str] | None = None) -> None:
     """Command line of a replica process."""
-    parser = argparse.ArgumentParser(prog="python -m resildrill.wardehr.server")
+    parser = argparse.ArgumentParser(prog="python -m wardehr.server")
     parser.add_argument("--name", required=True)
     parser.add_argument("--listen", required=True, help="host:port to bind")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")

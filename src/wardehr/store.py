@@ -21,8 +21,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from resildrill.wardehr import fhir
-from resildrill.wardehr.fhir import FhirError, Resource
+from wardehr import fhir
+from wardehr.fhir import FhirError, Resource
 
 __all__ = ["Criterion", "SearchResult", "Store", "StoreUnavailable", "open_store"]
 

@@ -53,8 +53,8 @@ from resildrill.faults.docker_engine import (
     engine_address,
     import_docker,
 )
-from resildrill.wardehr.fhir import capability_statement
-from resildrill.wardehr.stack import Hop, ServiceStatus, StackStatus, http_ok
+from wardehr.fhir import capability_statement
+from wardehr.stack import Hop, ServiceStatus, StackStatus, http_ok
 
 __all__ = [
     "IMAGE_REPO",
@@ -155,11 +155,17 @@ def ensure_image(client: Any) -> str:
 
 
 def host_binds() -> list[str]:
-    """Read-only bind mounts that give the skeleton this host's Python and resildrill."""
-    import resildrill
+    """Read-only bind mounts that give the skeleton this host's Python, this package and
+    the resildrill package it reads target files with."""
+    import importlib.util
+
+    import wardehr
 
     wanted = [Path("/usr"), Path(sys.base_prefix), Path(sys.prefix)]
-    wanted.append(Path(resildrill.__file__).resolve().parents[1])
+    wanted.append(Path(wardehr.__file__).resolve().parents[1])
+    spec = importlib.util.find_spec("resildrill")  # located, not imported by name here
+    if spec is not None and spec.origin is not None:
+        wanted.append(Path(spec.origin).resolve().parents[1])
     paths: list[Path] = []
     for p in sorted({w.resolve() for w in wanted}, key=lambda x: len(x.parts)):
         if not any(p == q or q in p.parents for q in paths):
@@ -219,12 +225,12 @@ def _services(config: DockerStackConfig, run_dir: Path) -> dict[str, list[str]]:
     plan: dict[str, list[str]] = {}
     for name, hop in config.replicas.items():
         plan[name] = [
-            *(py, "-m", "resildrill.wardehr.server", "--name", name, "--listen", hop.listen),
+            *(py, "-m", "wardehr.server", "--name", name, "--listen", hop.listen),
             *("--store", "sqlite", "--db", db, "--seed", str(config.seed)),
             *("--beds-per-ward", str(config.beds_per_ward)),
         ]
     plan["gateway"] = [
-        *(py, "-m", "resildrill.wardehr.gateway", "--listen", config.gateway.listen),
+        *(py, "-m", "wardehr.gateway", "--listen", config.gateway.listen),
         *(f"--upstream={n}={h.connect}" for n, h in config.replicas.items()),
         *("--timeout", str(config.upstream_timeout)),
         *("--health-interval", str(config.health_interval)),
@@ -266,8 +272,8 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
     if busy:
         raise ToolFailed(f"address already in use: {', '.join(busy)} (another stack running?)")
     run_dir.mkdir(parents=True, exist_ok=True)
-    from resildrill.wardehr.seed import population
-    from resildrill.wardehr.store import SqliteStore
+    from wardehr.seed import population
+    from wardehr.store import SqliteStore
 
     store = SqliteStore(str(_db_path(config, run_dir)))
     try:

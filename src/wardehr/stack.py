@@ -35,7 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,9 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from resildrill.drill.loader import LoadedTarget, load_target
 from resildrill.drill.model import Duration
 from resildrill.errors import InvalidInput, ToolFailed
-from resildrill.faults.process import proc_state
-from resildrill.wardehr._proc import live_pid, parse_address, read_pidfile
-from resildrill.wardehr.seed import population
+from resildrill.stacks import ServiceStatus, StackStatus
+from wardehr._proc import live_pid, parse_address, proc_state, read_pidfile
+from wardehr.seed import population
 
 __all__ = [
     "ServiceStatus",
@@ -273,7 +273,7 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
                 "argv": [
                     py,
                     "-m",
-                    "resildrill.wardehr.server",
+                    "wardehr.server",
                     "--name",
                     name,
                     "--listen",
@@ -298,7 +298,7 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
             "argv": [
                 py,
                 "-m",
-                "resildrill.wardehr.gateway",
+                "wardehr.gateway",
                 "--listen",
                 cfg.gateway.listen,
                 *upstreams,
@@ -388,39 +388,7 @@ def free_port() -> int:
 # --- status ---------------------------------------------------------------------------------
 
 
-@dataclass
-class ServiceStatus:
-    """One service as ``target status`` shows it."""
-
-    name: str
-    pid: int | None
-    state: str  # running | frozen | stopped
-    healthy: bool | None
-    address: str | None = None
-    restarts: int | None = None
-    detail: str = ""
-
-
-@dataclass
-class StackStatus:
-    """Every service of a target, and where its files are."""
-
-    target: str
-    run_dir: Path
-    services: list[ServiceStatus] = field(default_factory=list)
-    #: Set by :func:`up`: True when this call started the stack, False when it was already
-    #: running (then a caller such as the demo must not stop what someone else started).
-    started: bool | None = None
-
-    @property
-    def running(self) -> bool:
-        """Whether any process of the stack is alive."""
-        return any(s.pid is not None for s in self.services)
-
-    @property
-    def healthy(self) -> bool:
-        """Whether every service is running and passes its health check."""
-        return all(s.state == "running" and s.healthy is not False for s in self.services)
+# ServiceStatus and StackStatus are the product's stack contract (resildrill.stacks).
 
 
 def http_ok(url: str, timeout_s: float) -> tuple[bool, str]:
@@ -507,7 +475,7 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
     lay.logs.mkdir(parents=True, exist_ok=True)
     cfg = lay.config
     if cfg.store == "sqlite":
-        from resildrill.wardehr.store import SqliteStore
+        from wardehr.store import SqliteStore
 
         store = SqliteStore(str(lay.sqlite_path))
         try:
@@ -533,7 +501,7 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
     plan_path.write_text(json.dumps(plan, indent=1))
     with open(lay.log("supervisor"), "ab") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "resildrill.wardehr.supervisor", "--plan", str(plan_path)],
+            [sys.executable, "-m", "wardehr.supervisor", "--plan", str(plan_path)],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -697,7 +665,7 @@ def target_document(
     the gateway for its CapabilityStatement and refuses a system whose ``software.name`` is
     not the ward EHR's.
     """
-    from resildrill.wardehr.fhir import capability_statement
+    from wardehr.fhir import capability_statement
 
     via = via or {}
 

@@ -6,12 +6,12 @@ It owns every process of the bundled target and how they are started and stopped
                                                   -> store (SQLite file, or PostgreSQL)
     supervisor: starts all of the above, restarts a dead one after ``restart_delay``
 
-Each component runs as its own OS process (``python -m resildrill.wardehr.<module>``) bound
+Each component runs as its own OS process (``python -m wardehr.<module>``) bound
 to 127.0.0.1, with a pidfile and a log under the target's run folder. The population is
 synthetic and seeded: it is never real patient data.
 
-Public entry points: :func:`resildrill.wardehr.stack.up`, :func:`~resildrill.wardehr.stack.down`
-and :func:`~resildrill.wardehr.stack.status`, and :func:`~resildrill.wardehr.stack.write_target`
+Public entry points: :func:`wardehr.stack.up`, :func:`~wardehr.stack.down`
+and :func:`~wardehr.stack.status`, and :func:`~wardehr.stack.write_target`
 to write a target file with free ports (tests, demo).
 """
 

@@ -18,7 +18,7 @@ Failover rules (why: a read can be repeated safely, a write cannot):
 
 ``GET /livez`` answers from the gateway itself (the supervisor's liveness check);
 ``GET /gateway/status`` answers with the gateway's own view (replica health, transitions,
-counters); every other path is forwarded. Run as ``python -m resildrill.wardehr.gateway
+counters); every other path is forwarded. Run as ``python -m wardehr.gateway
 --listen 127.0.0.1:18080 --upstream replica-a=127.0.0.1:18081 --upstream ...``.
 """
 
@@ -35,8 +35,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from resildrill.wardehr import fhir
-from resildrill.wardehr._proc import serve, setup_logging
+from wardehr import fhir
+from wardehr._proc import serve, setup_logging
 
 __all__ = ["Gateway", "Upstream", "main"]
 
@@ -261,7 +261,7 @@ def build_app(gateway: Gateway) -> web.Application:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line of the gateway process."""
-    parser = argparse.ArgumentParser(prog="python -m resildrill.wardehr.gateway")
+    parser = argparse.ArgumentParser(prog="python -m wardehr.gateway")
     parser.add_argument("--listen", required=True)
     parser.add_argument("--upstream", action="append", required=True, help="NAME=HOST:PORT")
     parser.add_argument("--timeout", type=float, default=2.0, help="per upstream request, s")

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from resildrill.errors import ToolFailed
-from resildrill.faults.process import is_same_process
-from resildrill.wardehr import stack
-from resildrill.wardehr._proc import parse_address, read_pidfile
+from wardehr import stack
+from wardehr._proc import is_same_process, parse_address, read_pidfile
 
 __all__ = [
     "FhirClient",
@@ -167,7 +166,7 @@ def running_stack(
 ) -> Iterator[RunningStack]:
     """Write a target with free ports into ``folder``, start it, and always stop it.
 
-    ``ports`` and ``via`` are passed to :func:`~resildrill.wardehr.stack.write_target`.
+    ``ports`` and ``via`` are passed to :func:`~wardehr.stack.write_target`.
     """
     path = stack.write_target(
         folder, store=store, restart_delay=restart_delay, ports=ports, via=via
