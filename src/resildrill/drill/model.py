@@ -592,6 +592,50 @@ class HaltCondition(Frozen):
         return self.name or f"{self.probe or self.workflow}: {what}"
 
 
+class FoundRule(Frozen):
+    """When the read-back of one write counts as *found* (the HTTP verifier)."""
+
+    status: int | None = Field(default=None, description="the read-back answers this status")
+    json_field: str | None = Field(
+        default=None, description="dotted field of the JSON body, e.g. item.client_id"
+    )
+    equals: str | None = Field(
+        default=None, description="what that field must hold; {id}/{identifier} filled in"
+    )
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> FoundRule:
+        if (self.status is None) == (self.json_field is None):
+            raise ValueError("found needs exactly one of 'status' or 'json_field'")
+        return self
+
+
+class IntegritySpec(Frozen):
+    """How every write the load acknowledged is read back after the recovery window.
+
+    ``fhir`` (default): searched by its identifier on the load's FHIR host. ``http``: a GET of
+    ``url`` (``{id}``, ``{identifier}``, ``{resource}`` filled in from the write) judged by
+    ``found``; with ``count_field`` a JSON number of stored copies (duplicates). ``python``:
+    ``callable`` (``module:function``, importable beside the drill) returns found, lost,
+    duplicated or unverifiable for each write. More verifiers install under the entry-point
+    group ``resildrill.verifiers``.
+    """
+
+    verifier: str = Field(default="fhir", pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str | None = None
+    found: FoundRule = Field(default_factory=lambda: FoundRule(status=200))
+    count_field: str | None = None
+    callable: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+    @model_validator(mode="after")
+    def _needs(self) -> IntegritySpec:
+        if self.verifier == "http" and not self.url:
+            raise ValueError("the http verifier needs 'url' (e.g. http://host/items/{id})")
+        if self.verifier == "python" and not self.callable:
+            raise ValueError("the python verifier needs 'callable: module:function'")
+        return self
+
+
 class LoadSpec(Frozen):
     """Clinicians at work: Locust users playing clinical workflows (see load/, docs/load.md)."""
 
@@ -645,6 +689,9 @@ class LoadSpec(Frozen):
         "load runs (on change, and every 5 s) and sent to every worker, remote ones included",
     )
     ca_bundle: str | None = None
+    integrity: IntegritySpec = Field(
+        default_factory=IntegritySpec, description="how acknowledged writes are read back"
+    )
 
     @model_validator(mode="after")
     def _one_token_source(self) -> LoadSpec:

@@ -718,6 +718,8 @@ class LoadDriver:
             ca_bundle=self.spec.ca_bundle,
             timeout_s=timeout_s,
             request_timeout_s=min(5.0, self.spec.request_timeout),
+            spec=self.spec.integrity,
+            drill_dir=self._drill_dir,
         )
 
     def summary(self) -> dict[str, Any]:

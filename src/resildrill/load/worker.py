@@ -439,8 +439,26 @@ def record_action(workflow: str, started_at: float, ok: bool) -> None:
         _PLUGIN.bucketer.add_action(workflow, started_at, ok)
 
 
-def record_write(resource: str, id_: str, identifier: str, version: str | None, op: str) -> None:
-    """Remember an acknowledged (2xx) create/update for the integrity read-back."""
+def record_write(
+    resource: str,
+    id_: str,
+    identifier: str,
+    version: str | None = None,
+    op: str = "create",
+    *,
+    acknowledged: bool = True,
+    digest: str | None = None,
+) -> None:
+    """Remember a write for the integrity read-back after the recovery window.
+
+    Call it for every write your users send: ``acknowledged=True`` once the system
+    confirmed it (a 2xx, an HL7 AA/CA), ``acknowledged=False`` when it did not (an error,
+    a timeout) so a write stored anyway is reported apart, never counted as lost.
+    ``resource``/``id``/``identifier`` are what the drill's verifier reads it back by (the
+    ``http`` verifier fills ``{resource}``, ``{id}`` and ``{identifier}`` into its URL);
+    ``version`` an update's acknowledged version; ``digest`` a hash of the content sent.
+    The acknowledgement time is stamped here on the monotonic clock.
+    """
     if _PLUGIN is not None:
         _PLUGIN.bucketer.add_write(
             {
@@ -449,6 +467,8 @@ def record_write(resource: str, id_: str, identifier: str, version: str | None, 
                 "identifier": identifier,
                 "version": version,
                 "op": op,
+                "acknowledged": acknowledged,
+                "digest": digest,
                 "at": _now(),
             }
         )
