@@ -147,6 +147,9 @@ def population(seed: int = 42, beds_per_ward: int = 12, occupancy: float = 0.85)
 
 
 def _admitted_patient(rng: random.Random, n: int, ward_id: str, bed_id: str) -> list[Resource]:
+    """One inpatient's record: patient and encounter, two rounds of vital signs, a blood
+    count with its order and report, and medications (draws from ``rng`` in this order,
+    so a seed always makes the same ward)."""
     pid = f"pat-{n:04d}"
     eid = f"enc-{n:04d}"
     subject = {"reference": f"Patient/{pid}"}
@@ -184,6 +187,16 @@ def _admitted_patient(rng: random.Random, n: int, ward_id: str, bed_id: str) -> 
             ],
         },
     ]
+    n_obs = _vital_rounds(rng, n, subject, encounter, out)
+    _lab_results(rng, n, n_obs, subject, encounter, out)
+    _medications(rng, n, admitted, subject, encounter, out)
+    return out
+
+
+def _vital_rounds(
+    rng: random.Random, n: int, subject: Resource, encounter: Resource, out: list[Resource]
+) -> int:
+    """Two observation rounds (vitals and a blood pressure panel); the observations made."""
     n_obs = 0
     for round_no in range(2):
         taken = ANCHOR - timedelta(hours=4 * round_no, minutes=rng.randint(0, 30))
@@ -228,6 +241,18 @@ def _admitted_patient(rng: random.Random, n: int, ward_id: str, bed_id: str) -> 
                 ],
             }
         )
+    return n_obs
+
+
+def _lab_results(
+    rng: random.Random,
+    n: int,
+    n_obs: int,
+    subject: Resource,
+    encounter: Resource,
+    out: list[Resource],
+) -> None:
+    """A full blood count: its results, the order and the diagnostic report."""
     drawn = ANCHOR - timedelta(hours=rng.randint(1, 20))
     lab_refs = []
     for code, display, unit, low, high in _LABS:
@@ -278,6 +303,17 @@ def _admitted_patient(rng: random.Random, n: int, ward_id: str, bed_id: str) -> 
             "result": lab_refs,
         }
     )
+
+
+def _medications(
+    rng: random.Random,
+    n: int,
+    admitted: datetime,
+    subject: Resource,
+    encounter: Resource,
+    out: list[Resource],
+) -> None:
+    """Two to four medication orders; an active one has been given once."""
     for m, (drug, dose, timing) in enumerate(rng.sample(_DRUGS, rng.randint(2, 4)), start=1):
         mid = f"mr-{n:04d}-{m}"
         status = "draft" if rng.random() < 0.2 else "active"
@@ -311,4 +347,3 @@ def _admitted_patient(rng: random.Random, n: int, ward_id: str, bed_id: str) -> 
                     "dosage": {"text": dose},
                 }
             )
-    return out
