@@ -1,7 +1,8 @@
 """Staging systems ``resildrill target up|down|status`` can start: the stack contract.
 
 A target file may declare ``stack: {kind: NAME, ...}``; the module registered for NAME
-under the entry-point group ``resildrill.stacks`` starts and stops it. The bundled ward EHR
+under the entry-point group ``resildrill.stacks`` starts and stops it. ``commands``
+(``stack_commands.py``) runs a foreign system's own start and stop commands. The bundled ward EHR
 (package ``wardehr``, beside this one) registers ``ward-ehr`` and ``ward-ehr-docker``;
 resildrill itself never imports it. A stack module provides three functions::
 
@@ -13,6 +14,7 @@ resildrill itself never imports it. A stack module provides three functions::
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -68,9 +70,13 @@ class StackDriver(Protocol):
     def status(self, target: Any, *, timeout_s: float = 0.5) -> StackStatus: ...
 
 
+#: Stack kinds resildrill ships (module names: imported only when used).
+BUILT_IN = {"commands": "resildrill.stack_commands"}
+
+
 def stack_kinds() -> dict[str, Any]:
-    """Registered stack kinds -> their entry points."""
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    """Registered stack kinds -> their entry points (built-ins by module name)."""
+    return {**BUILT_IN, **{ep.name: ep for ep in entry_points(group=GROUP)}}
 
 
 def stack_driver(kind: str, where: str) -> StackDriver:
@@ -80,5 +86,6 @@ def stack_driver(kind: str, where: str) -> StackDriver:
         close = difflib.get_close_matches(kind, list(kinds), n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(kinds))}"
         raise InvalidInput(f"{where}: stack.kind: no stack {kind!r} is installed ({hint})")
-    driver: StackDriver = kinds[kind].load()
+    found = kinds[kind]
+    driver: StackDriver = importlib.import_module(found) if isinstance(found, str) else found.load()
     return driver

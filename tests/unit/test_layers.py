@@ -38,8 +38,9 @@ LAYERS: dict[str, int] = {
     # input and fault kinds
     "drill": 3,
     "faults": 3,
-    # running a drill
+    # running a drill; starting a foreign system from its declared commands
     "runner": 4,
+    "stack_commands": 4,
     # run -> analysis -> report.json
     "pipeline": 5,
     # the library API
