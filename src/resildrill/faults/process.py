@@ -119,20 +119,74 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def _started_wall(pid: int) -> float | None:
+    """When a process started, on the wall clock (boot time + its start ticks)."""
+    ticks = proc_start_time(pid)
+    if ticks is None:
+        return None
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def read_pidfile(path: Path) -> tuple[int | None, str | None]:
+    """The pid a pidfile names if it still names that process, else why not.
+
+    ``PID STARTTIME`` (as the bundled ward EHR writes): the start time must match. A bare
+    ``PID``: the process must not have started after the pidfile was written (a pid reused
+    by an unrelated process since is never signalled).
+    """
+    try:
+        text, written = path.read_text(), path.stat().st_mtime
+    except OSError as exc:
+        return None, f"pidfile {path}: {exc.strerror}"
+    fields = text.split()
+    if not fields or not fields[0].isdigit():
+        return None, f"pidfile {path}: no pid in it"
+    pid = int(fields[0])
+    if proc_state(pid) in (None, "Z", "X"):
+        return None, f"pidfile {path}: pid {pid} is not running"
+    if len(fields) > 1 and fields[1].isdigit():
+        if proc_start_time(pid) != int(fields[1]):
+            return None, (
+                f"pidfile {path}: pid {pid} is now another process (start time differs): a "
+                "stale pidfile; nothing signalled"
+            )
+        return pid, None
+    started = _started_wall(pid)
+    if started is not None and started > written + 1.0:
+        return None, (
+            f"pidfile {path}: pid {pid} started after the pidfile was written: a stale "
+            "pidfile naming an unrelated process; nothing signalled"
+        )
+    return pid, None
+
+
+def locator_problems(locator: ProcessLocator, base_dir: Path) -> list[str]:
+    """Why a pidfile locator finds nothing it may signal (empty when it is fine)."""
+    if locator.pidfile is None:
+        return []
+    path = Path(locator.pidfile)
+    _pid, problem = read_pidfile(path if path.is_absolute() else base_dir / path)
+    return [problem] if problem else []
+
+
 def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
     """Pids the locator finds right now (live, not zombies), excluding this process and its
-    ancestors. Not its descendants: `resildrill demo` starts the system it drills."""
+    ancestors. Not its descendants: `resildrill demo` starts the system it drills. A pidfile
+    counts only while it still names its process (:func:`read_pidfile`)."""
     own = _ancestors(os.getpid())
     pids: list[int] = []
     if locator.pid is not None:
         pids = [locator.pid]
     elif locator.pidfile is not None:
         path = Path(locator.pidfile)
-        path = path if path.is_absolute() else base_dir / path
-        try:
-            pids = [int(path.read_text().split()[0])]
-        except (OSError, ValueError, IndexError):
-            pids = []
+        pid, _problem = read_pidfile(path if path.is_absolute() else base_dir / path)
+        pids = [] if pid is None else [pid]
     elif locator.match is not None:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and proc_cmdline(int(entry.name)) == locator.match:
@@ -193,7 +247,7 @@ class ProcessFaultBackend(BackendHooks):
             return [str(exc)]
         assert service.process is not None
         pids = find_processes(service.process, ctx.run_dir)
-        problems = []
+        problems = locator_problems(service.process, ctx.run_dir)
         if len(pids) != service.process.count:
             problems.append(
                 f"service {getattr(spec, 'service', '?')!r}: expected "
@@ -218,9 +272,10 @@ class ProcessFaultBackend(BackendHooks):
         base_dir = ctx.run_dir
         pids = find_processes(service.process, base_dir)
         if len(pids) != service.process.count:
+            why = "; ".join(locator_problems(service.process, base_dir))
             raise InjectionFailed(
                 f"service {spec.service!r}: expected {service.process.count} process(es), "
-                f"found {len(pids)}; nothing injected"
+                f"found {len(pids)}{f' ({why})' if why else ''}; nothing injected"
             )
         targets = []
         for pid in pids:
