@@ -1,7 +1,7 @@
 """End to end: a drill with clinician load (real Locust processes) on the bundled ward EHR.
 
 The gateway is SIGKILLed; the report must show failed requests per workflow during the
-outage and none before it, at least 50 baseline requests per workflow, no lost write, and
+outage and none before it, at least 20 baseline requests per workflow, no lost write, and
 the clinical gates (writes, failed actions, wait beyond the SLO) judged on those figures.
 A ``failed_actions`` halt condition stops a drill on failed clinical actions.
 """

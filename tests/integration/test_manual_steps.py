@@ -63,7 +63,7 @@ def test_confirm_from_another_terminal_answers_the_step(web: tuple[Path, int]) -
         confirmed = resildrill("confirm", run_id, "call-ward")
         assert confirmed.returncode == 0, confirmed.stderr
         _, err = runner.communicate(timeout=30)
-        assert runner.returncode in (0, 1), err
+        assert runner.returncode == 0, err
     finally:
         if runner.poll() is None:
             runner.kill()
@@ -125,7 +125,7 @@ def test_unanswered_step_times_out_and_the_drill_goes_on(web: tuple[Path, int]) 
         phases=QUICK,
     )
     result = resildrill("run", str(drill), "--out", str(folder / "reports"), env=SHORT_WATCHDOG)
-    assert result.returncode in (0, 1), result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
     report = load_report(run_dir_of(folder / "reports"))
     [step] = report["manual"]
     assert (step["completed"], step["how"]) == (False, "timed out")
