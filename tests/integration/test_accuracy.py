@@ -165,7 +165,7 @@ def test_outage_and_recovery_match_independent_truth(
     t0 = report["clock"]["monotonic_t0"]
     samples = [
         (float(a) - t0, int(b))
-        for a, b in (ln.split() for ln in truth_file.read_text().splitlines())
+        for a, b, _wall in (ln.split() for ln in truth_file.read_text().splitlines())
     ]
     faults = report["faults"]
     errors = []

@@ -2,8 +2,9 @@
 
 Fires an HTTP GET every ``--interval`` (default 10 ms) on the shared monotonic clock, each
 on its own thread so a hung server does not slow the cadence, and writes one line per
-request: ``<start monotonic> <1|0>``. A request counts as ok only if it answered 200
-within ``--timeout`` (the same rule resildrill's probes use). Stops after ``--duration``,
+request: ``<start monotonic> <1|0> <start wall clock>`` (the wall time read with the
+monotonic one, so a test can compare with a report on the wall clock too). A request
+counts as ok only if it answered 200 within ``--timeout`` (the same rule resildrill's probes use). Stops after ``--duration``,
 or earlier on SIGTERM (the test is done with it); either way it writes what it saw.
 """
 
@@ -24,10 +25,10 @@ def main() -> None:
     parser.add_argument("--duration", type=float, required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
-    results: list[tuple[float, int]] = []
+    results: list[tuple[float, int, float]] = []
     lock = threading.Lock()
 
-    def one(start: float) -> None:
+    def one(start: float, wall: float) -> None:
         ok = 0
         try:
             c = http.client.HTTPConnection("127.0.0.1", args.port, timeout=args.timeout)
@@ -39,7 +40,7 @@ def main() -> None:
         except OSError:
             ok = 0
         with lock:
-            results.append((start, ok))
+            results.append((start, ok, wall))
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -53,8 +54,8 @@ def main() -> None:
         delay = due - time.monotonic()
         if delay > 0 and stop.wait(delay):
             break
-        start = time.monotonic()
-        t = threading.Thread(target=one, args=(start,), daemon=True)
+        start, wall = time.monotonic(), time.time()
+        t = threading.Thread(target=one, args=(start, wall), daemon=True)
         t.start()
         threads.append(t)
         threads = [x for x in threads if x.is_alive()]
@@ -65,8 +66,8 @@ def main() -> None:
     with lock:
         rows = sorted(results)
     with open(args.out, "w") as f:
-        for start, ok in rows:
-            f.write(f"{start:.6f} {ok}\n")
+        for start, ok, wall in rows:
+            f.write(f"{start:.6f} {ok} {wall:.6f}\n")
 
 
 if __name__ == "__main__":
