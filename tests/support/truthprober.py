@@ -4,8 +4,9 @@ Fires an HTTP GET every ``--interval`` (default 10 ms) on the shared monotonic c
 on its own thread so a hung server does not slow the cadence, and writes one line per
 request: ``<start monotonic> <1|0> <start wall clock>`` (the wall time read with the
 monotonic one, so a test can compare with a report on the wall clock too). A request
-counts as ok only if it answered 200 within ``--timeout`` (the same rule resildrill's probes use). Stops after ``--duration``,
-or earlier on SIGTERM (the test is done with it); either way it writes what it saw.
+counts as ok only if it answered 200 within ``--timeout`` (the same rule resildrill's
+probes use). Stops after ``--duration``, or earlier on SIGTERM (the test is done with
+it); either way it writes what it saw.
 """
 
 from __future__ import annotations
