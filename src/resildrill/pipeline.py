@@ -506,7 +506,7 @@ def _apply_journal(record: RunRecord, runs: dict[str, FaultRun], run_dir: Path) 
     from resildrill.runner.journal import read_journal
 
     try:
-        records = read_journal(run_dir / "journal.jsonl")
+        records = read_journal(run_dir / "journal.jsonl", verify=True)
     except ResildrillError:
         return
     for entry in records:

@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         the command that undoes it), 2 unreadable journal.
         """
         from resildrill.plugins import FaultRegistry
+        from resildrill.runner.journal import JournalUntrusted
         from resildrill.runner.registry import (
             active_runs,
             journals_without_runner,
@@ -61,7 +62,12 @@ def register(app: typer.Typer) -> None:
         registry = FaultRegistry.discover()
         code = 0
         for path in paths:
-            result = rollback_journal(path, registry)
+            try:
+                result = rollback_journal(path, registry)
+            except JournalUntrusted as exc:
+                typer.echo(f"resildrill: {exc}", err=True)
+                code = max(code, 2)
+                continue
             run_id = dead.get(path.parent.resolve())
             if run_id is not None and result.exit_code == 0:
                 unregister_run(run_id)  # nothing of it is left injected: no longer a run

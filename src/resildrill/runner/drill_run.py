@@ -126,7 +126,8 @@ class DrillRun:
 
     def open(self) -> None:
         """Create the run folder, pair the clocks, start the journal, timeline and watchdog."""
-        self.run_dir.mkdir(parents=True, exist_ok=False)
+        self.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(mode=0o700)  # journal, heartbeat, logs: this user's only
         # One pairing of the two clocks, read back to back after everything slow before
         # the run (lock, stale-journal scan, identity check), so report times line up
         # with other evidence by wall clock.

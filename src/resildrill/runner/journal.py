@@ -7,18 +7,84 @@ recipe, fsync'd *before* the fault is touched, and an outcome record (``injected
 
 Secrets never enter a journal: recipes carry environment-variable *names* (``${VAR}``), not
 values.
+
+A journal tells ``rollback`` and the watchdog what to run, so it must be trusted before
+anything is reverted from it: the file is created 0600 in a 0700 run folder, and every
+record carries ``mac``, an HMAC-SHA256 under a per-user key (``journal.key`` in the state
+folder, 0600). ``read_journal(path, verify=True)`` refuses a journal not owned by this
+user, writable by others, or with a record that is unsigned, edited, or signed with
+another key (:class:`JournalUntrusted`, exit 2).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import pwd
+import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resildrill.errors import JournalUnreadable
+from resildrill.statehome import state_home
+
+KEY_FILE = "journal.key"
+
+
+class JournalUntrusted(JournalUnreadable):
+    """A journal this user did not write, or that was changed since: nothing is reverted
+    from it."""
+
+
+def journal_key() -> bytes:
+    """This user's journal key (created 0600 on first use)."""
+    path = state_home() / KEY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def _mac(key: bytes, record: dict[str, Any]) -> str:
+    return hmac.new(key, _canonical(record), hashlib.sha256).hexdigest()
+
+
+def _owner(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def check_trusted(path: Path) -> None:
+    """Refuse a journal another user owns or others may write (JournalUntrusted)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise JournalUnreadable(f"{path}: cannot read journal: {exc.strerror}") from None
+    if st.st_uid != os.geteuid():
+        raise JournalUntrusted(
+            f"{path}: owned by {_owner(st.st_uid)}, not you: nothing is reverted from another "
+            "user's journal (ask its owner to run 'resildrill rollback', or move it away)"
+        )
+    if st.st_mode & 0o022:
+        raise JournalUntrusted(
+            f"{path}: writable by others (mode {st.st_mode & 0o777:o}): it may have been "
+            "changed, so nothing is reverted from it (check it, 'chmod 600' it, then retry)"
+        )
+
 
 SCHEMA = "resildrill.journal/v1"
 
@@ -28,9 +94,10 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._seq = len(read_journal(path)) if path.stat().st_size else 0
+        self._key = journal_key()
 
     def append(self, record_type: str, **fields: Any) -> dict[str, Any]:
         """Write one record and fsync it; returns the record written.
@@ -40,6 +107,9 @@ class Journal:
         crash places a watchdog's revert on the run's timeline."""
         self._seq += 1
         record = {"seq": self._seq, "type": record_type, "mono": time.monotonic(), **fields}
+        # signed as it will read back (JSON types), so a reader recomputes the same MAC
+        record = dict(json.loads(_canonical(record)))
+        record["mac"] = _mac(self._key, record)
         line = json.dumps(record, sort_keys=True, default=str) + "\n"
         os.write(self._fd, line.encode())
         os.fsync(self._fd)
@@ -58,8 +128,13 @@ class Journal:
         self.close()
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every complete record of a journal; a torn last line (a crash mid-write) is ignored."""
+def read_journal(path: Path, *, verify: bool = False) -> list[dict[str, Any]]:
+    """Every complete record of a journal; a torn last line (a crash mid-write) is ignored.
+
+    ``verify``: before acting on it (rollback, the watchdog), refuse a journal this user did
+    not write or that was changed since (:class:`JournalUntrusted`)."""
+    if verify:
+        check_trusted(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -82,7 +157,21 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
         records.append(record)
     if records and records[0].get("type") != "run_start":
         raise JournalUnreadable(f"{path}:1:1: a journal starts with a run_start record")
+    if verify:
+        _verify(path, records)
     return records
+
+
+def _verify(path: Path, records: list[dict[str, Any]]) -> None:
+    key = journal_key()
+    for number, record in enumerate(records, start=1):
+        body = {k: v for k, v in record.items() if k != "mac"}
+        mac = record.get("mac")
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, body)):
+            raise JournalUntrusted(
+                f"{path}:{number}:1: record not signed by your journal key (written by someone "
+                "else, or edited since): nothing is reverted from this journal"
+            )
 
 
 @dataclass(frozen=True)

@@ -144,8 +144,9 @@ def revert_all_pending(
 
 
 def rollback_journal(path: Path, registry: FaultRegistry) -> RollbackResult:
-    """Revert every fault the journal at ``path`` left injected, newest first."""
-    records = read_journal(path)
+    """Revert every fault the journal at ``path`` left injected, newest first; a journal
+    this user did not write, or that was changed since, is refused (JournalUntrusted)."""
+    records = read_journal(path, verify=True)
     result = RollbackResult()
     pending = pending_faults(records)
     if not pending:

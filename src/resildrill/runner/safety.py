@@ -67,7 +67,9 @@ def stale_journals(out_dir: Path, target_name: str) -> list[Path]:
     stale = []
     for path in journals_without_runner(out_dir, target_name):
         try:
-            records = read_journal(path)
+            # another user's, or a planted, journal is not this user's to roll back: it does
+            # not block a run (rollback names whose it is)
+            records = read_journal(path, verify=True)
         except InvalidInput:
             continue
         if records and records[0].get("target_name") == target_name and pending_faults(records):

@@ -27,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from resildrill.errors import JournalUnreadable
 from resildrill.faults.process import is_same_process, proc_start_time
 from resildrill.plugins import FaultRegistry
 from resildrill.runner.journal import Journal, pending_faults, read_journal
@@ -75,7 +76,12 @@ def revert_all(run_dir: Path, registry: FaultRegistry, reason: str) -> None:
     """Fence the run and revert every pending fault of its journal, newest first."""
     fence(run_dir, reason)
     path = run_dir / "journal.jsonl"
-    records = read_journal(path)
+    try:
+        records = read_journal(path, verify=True)
+    except JournalUnreadable as exc:
+        # never act on a journal someone else wrote or changed: say so where people look
+        print(f"watchdog: {exc}; nothing reverted (resildrill rollback after checking)", flush=True)
+        return
     with Journal(path) as journal:
         journal.append("fenced", by="watchdog", reason=reason, pid=os.getpid())
         revert_all_pending(list(reversed(pending_faults(records))), registry, journal)
