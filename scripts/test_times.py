@@ -14,6 +14,16 @@ from collections import defaultdict
 
 #: (substring of the test's classname, area) in order; the first match wins.
 AREAS = [
+    ("journal_trust", "security (issue 19)"),
+    ("pidfile_identity", "security (issue 19)"),
+    ("foreign_target", "foreign systems (issue 14)"),
+    ("integrity_any_system", "foreign systems (issue 14)"),
+    ("wall_clock", "foreign systems (issue 14)"),
+    ("test_drill_run", "core (issue 17)"),
+    ("test_outcome", "core (issue 17)"),
+    ("test_public_api", "core (issue 17)"),
+    ("test_layers", "core (issue 17)"),
+    ("demo_bundle", "core (issue 17)"),
     ("docker", "docker (issue 5)"),
     ("proxy", "proxy + network (issue 4)"),
     ("network_drill", "proxy + network (issue 4)"),
