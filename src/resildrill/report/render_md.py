@@ -19,8 +19,20 @@ _ICON = {"passed": "✅", "failed": "❌", "aborted": "⚠️", "not_ready": "�
 
 
 def _cell(text: str) -> str:
-    """Table-safe text: a pipe or a newline would break the row."""
+    """Table-safe text inside a code span: a pipe or a newline would break the row."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+#: Characters that make Markdown (or the HTML a renderer lets through) out of plain text.
+_MARKUP = set("\\`*_[]()<>!|~")
+
+
+def _text(text: str) -> str:
+    """Prose from a run (reasons, messages) as plain text: every Markdown and HTML special
+    escaped, so a drill-supplied string cannot become an image, a link or a tag in a
+    pull-request comment."""
+    escaped = "".join(f"\\{c}" if c in _MARKUP else c for c in text)
+    return escaped.replace("\n", " ").replace("\r", " ")
 
 
 def render_text(report: DrillReport) -> str:
@@ -30,7 +42,7 @@ def render_text(report: DrillReport) -> str:
     lines = [
         f"### {icon} resildrill: `{report.drill.name}` {word} (exit code {report.exit_code})",
         "",
-        f"{sentence}" + (f" **Reason:** {_cell(report.reason)}" if report.reason else ""),
+        f"{sentence}" + (f" **Reason:** {_text(report.reason)}" if report.reason else ""),
     ]
     if report.partial:
         lines += ["", "> **Partial report**: the run stopped before it finished."]
@@ -55,7 +67,7 @@ def render_text(report: DrillReport) -> str:
             rec = f.recovery
             if rec is None:
                 lines.append(
-                    f"| `{_cell(f.id)}` ({_cell(f.kind)}) | {_cell(fmt.fault_reason(f))} |"
+                    f"| `{_cell(f.id)}` ({_cell(f.kind)}) | {_text(fmt.fault_reason(f))} |"
                 )
                 continue
             lines.append(
@@ -67,7 +79,7 @@ def render_text(report: DrillReport) -> str:
     if report.gates:
         held = len(report.gates) - len(failed)
         lines += ["", f"**Gates:** {held} of {len(report.gates)} held."]
-        lines += [f"- ❌ `{g.name}`: {_cell(fmt.gate_reason(g))}" for g in failed]
+        lines += [f"- ❌ `{_cell(g.name)}`: {_text(fmt.gate_reason(g))}" for g in failed]
     if report.integrity is not None:
         i = report.integrity
         lines += [

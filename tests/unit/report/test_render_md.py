@@ -42,3 +42,19 @@ def test_not_ready_summary(not_ready: DrillReport) -> None:
     text = render_md.render_text(not_ready)
     assert "NOT READY" in text and "probe ehr-api failed during baseline" in text
     assert "| Fault |" not in text
+
+
+def test_drill_supplied_text_cannot_make_links_images_or_tags(
+    example_data: dict[str, Any],
+) -> None:
+    """A reason carrying Markdown or HTML (from a drill, a target, a server's message) is
+    shown as text in the pull-request comment: no image fetched, no link, no tag."""
+    example_data["reason"] = (
+        "![x](http://127.0.0.1:9/px.png) [click](javascript:alert(1)) <img src=x> **bold**"
+    )
+    text = render_md.render_text(DrillReport.model_validate(example_data))
+    line = next(ln for ln in text.splitlines() if "**Reason:**" in ln)
+    assert "](" not in line.replace("\\](", "")  # every link bracket escaped
+    assert "\\<img" in line and " <img" not in line  # the tag shown, not rendered
+    assert "\\!\\[x\\]\\(http://127.0.0.1:9/px.png\\)" in line
+    assert "\\*\\*bold\\*\\*" in line
