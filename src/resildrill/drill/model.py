@@ -245,11 +245,25 @@ _ALL_EVENTS: tuple[WebhookEvent, ...] = ("start", "halt", "end")
 
 
 class Webhook(Frozen):
-    """A URL that receives JSON when a drill starts, halts and ends (on-call staff notice)."""
+    """A URL that receives JSON when a drill starts, halts and ends (on-call staff notice).
 
-    url: str
+    ``url``, or ``url_env``: the name of an environment variable holding it (a webhook URL
+    often carries a token: keep it out of the target file). Only http and https; redirects
+    are not followed; messages and reports show only its scheme and host.
+    """
+
+    url: str | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     events: list[WebhookEvent] = Field(default_factory=lambda: list(_ALL_EVENTS))
     timeout: Duration = 2.0
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Webhook:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of 'url' or 'url_env'")
+        if self.url is not None and not re.match(r"^https?://[^/?#]+", self.url):
+            raise ValueError("a webhook url must be http:// or https:// with a host")
+        return self
 
 
 class TargetSpec(Frozen):

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import IO, Any
@@ -134,19 +135,47 @@ def _json_field(body: bytes, dotted: str) -> str | None:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook is answered where it was sent: a redirect is a failure, not followed."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, "redirect refused", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def redacted(url: str) -> str:
+    """A URL as messages and reports may show it: scheme and host only (a path or query
+    may carry a token)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+
+
 def notify(target: TargetSpec, event: str, payload: dict[str, Any]) -> list[str]:
-    """POST ``payload`` to each webhook subscribed to ``event``; returns failures as text."""
+    """POST ``payload`` to each webhook subscribed to ``event``; returns failures as text
+    (each URL shown by scheme and host only)."""
     failures = []
     body = json.dumps({"event": event, **payload}, default=str).encode()
     for hook in target.notify:
         if event not in hook.events:
             continue
+        url = hook.url if hook.url is not None else os.environ.get(hook.url_env or "", "")
+        shown = redacted(url) if url else f"${{{hook.url_env}}}"
+        if not re.match(r"^https?://[^/?#]+", url):
+            failures.append(f"webhook {shown} ({event}): not an http(s) URL; not sent")
+            continue
         request = urllib.request.Request(
-            hook.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+            url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=hook.timeout) as response:
+            with _OPENER.open(request, timeout=hook.timeout) as response:
                 response.read(1024)
+        except urllib.error.HTTPError as exc:
+            failures.append(f"webhook {shown} ({event}): HTTP {exc.code} {exc.msg}")
         except (urllib.error.URLError, OSError) as exc:
-            failures.append(f"webhook {hook.url} ({event}): {exc}")
+            reason = getattr(exc, "reason", exc)
+            failures.append(f"webhook {shown} ({event}): {reason}")
     return failures
