@@ -185,13 +185,17 @@ def test_production_target_is_refused(web: tuple[Path, int]) -> None:
 
 
 def test_plugins_lists_builtin_kinds() -> None:
-    """`resildrill plugins` names the built-in process kind and where it came from."""
+    """`resildrill plugins` names the built-in fault kinds, verifiers and stack kinds and
+    where each came from."""
     result = resildrill("plugins")
     assert result.returncode == 0
+    lines = [line.strip() for line in result.stdout.splitlines()]
     assert any(
         line.startswith("process") and "resildrill" in line and line.endswith("ok")
-        for line in result.stdout.splitlines()
+        for line in lines
     )
+    for name in ("fhir", "http", "python", "commands", "ward-ehr"):
+        assert any(line.startswith(f"{name} ") for line in lines), (name, result.stdout)
 
 
 def test_tree_scope_freezes_the_server_and_its_children(
