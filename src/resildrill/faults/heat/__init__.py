@@ -18,7 +18,7 @@ __all__ = ["HeatFaultSpec", "Schedule", "heat_series", "heat_warnings", "simulat
 
 def heat_warnings(spec: HeatFaultSpec, target: TargetSpec | None = None) -> list[str]:
     """Warnings for ``validate``/``plan``: scaled intervals shorter than real restarts, etc."""
-    from resildrill.faults.heat.backend import heat_warnings as warnings
+    from resildrill.faults.heat.schedule import heat_warnings as warnings
 
     return warnings(spec, target)
 

@@ -31,26 +31,23 @@ so recovery is counted from it.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import signal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec, TargetSpec
+from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
 from resildrill.errors import InjectionFailed
 from resildrill.faults.base import Backend, BackendHooks, FaultContext, Recipe
 from resildrill.faults.heat.model import (
     OFF_STATES,
     THROTTLED_STATES,
     HeatEvent,
-    Schedule,
     format_model_time,
-    scaling_warnings,
     schedule_table,
-    simulate,
 )
+from resildrill.faults.heat.schedule import heat_warnings, schedule_for
 from resildrill.faults.heat.spec import HeatFaultSpec
 from resildrill.faults.process import (
     find_processes,
@@ -61,18 +58,6 @@ from resildrill.faults.process import (
     proc_state,
     run_restart_command,
 )
-
-_CACHE: dict[str, Schedule] = {}
-
-
-def schedule_for(spec: HeatFaultSpec) -> Schedule:
-    """The (cached) schedule of a spec: the model is pure, so one run per spec suffices."""
-    key = spec.model_dump_json()
-    if key not in _CACHE:
-        if len(_CACHE) > 32:
-            _CACHE.clear()
-        _CACHE[key] = simulate(spec)
-    return _CACHE[key]
 
 
 def _signal(pid: int, start_time: int, sig: int) -> bool:
@@ -89,32 +74,6 @@ def _signal(pid: int, start_time: int, sig: int) -> bool:
 def _proc_entry(pid: int) -> dict[str, Any] | None:
     start = proc_start_time(pid)
     return None if start is None else {"pid": pid, "start_time": start}
-
-
-def restart_time_of(spec: HeatFaultSpec, target: TargetSpec | None) -> float:
-    """The real time a server takes to come back: the spec's estimate or the target's delays."""
-    best = spec.restart_time
-    if target is None:
-        return best
-    stack = target.stack or {}
-    delay = stack.get("restart_delay")
-    if isinstance(delay, str):
-        from resildrill.drill.model import parse_duration
-
-        with contextlib.suppress(ValueError):
-            best = max(best, parse_duration(delay) + 1.0)
-    for name in spec.servers:
-        service = target.services.get(name)
-        if service is not None and service.restart is not None:
-            best = max(best, service.restart.delay + 1.0)
-    return best
-
-
-def heat_warnings(spec: HeatFaultSpec, target: TargetSpec | None = None) -> list[str]:
-    """What ``validate`` and ``plan`` should warn about a heat fault (nothing is touched):
-    scaled intervals shorter than the target's restart time, coarse ticks, cooling restored
-    after the fault's end."""
-    return scaling_warnings(schedule_for(spec), restart_time_of(spec, target))
 
 
 # --- delegates: network gear and containers, composed through their own backends -----------

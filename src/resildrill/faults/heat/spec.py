@@ -272,7 +272,7 @@ class HeatFaultSpec(FaultSpec):
     ) -> list[str]:
         """What `validate` warns about: scaled intervals shorter than real restarts, etc.,
         and, given the drill, servers that can be lost with no repair step to wait for."""
-        from resildrill.faults.heat import heat_warnings
+        from resildrill.faults.heat.schedule import heat_warnings
 
         out = heat_warnings(self, target)
         if drill is not None:
