@@ -30,7 +30,28 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option(help="seconds after which toxics named resildrill-* are removed"),
         ] = 3600.0,
+        token_env: Annotated[
+            str | None,
+            typer.Option(help="environment variable holding a bearer token the API requires"),
+        ] = None,
+        upstreams_file: Annotated[
+            Path | None,
+            typer.Option(help="JSON list of the only upstreams proxies may point at"),
+        ] = None,
+        allow_remote: Annotated[
+            bool,
+            typer.Option(help="serve the API beyond loopback (needs --token-env)"),
+        ] = False,
     ) -> None:
         from resildrill.proxy import run
 
-        run(host, port, config, seed, toxic_max_lifetime)
+        run(
+            host,
+            port,
+            config,
+            seed,
+            toxic_max_lifetime,
+            token_env=token_env,
+            upstreams_file=upstreams_file,
+            allow_remote=allow_remote,
+        )

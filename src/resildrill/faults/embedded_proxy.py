@@ -33,6 +33,7 @@ from resildrill.statehome import state_home
 
 EMBEDDED_START_TIMEOUT_S = 10.0
 PIDFILE = "toxiproxy.pid"
+UPSTREAMS_FILE = "upstreams.json"
 #: A hop that does not accept a connection within this is reported as cut.
 PATH_CONNECT_TIMEOUT_S = 1.0
 #: Servers this process started: kept so they are reaped when stopped here (a dropped
@@ -91,7 +92,15 @@ def ensure_embedded_proxy(
 def _ensure_running(
     client: ToxiproxyClient, home: Path, proxies: list[dict[str, Any]], seed: int | None
 ) -> bool:
-    """Start the embedded server if nothing answers, then populate; True if started."""
+    """Start the embedded server if nothing answers, then populate; True if started.
+
+    The server is started with ``--upstreams-file home/upstreams.json``, rewritten here
+    with the target's declared upstreams: it refuses any other (no open relay)."""
+    home.mkdir(parents=True, exist_ok=True)
+    allowed = home / UPSTREAMS_FILE
+    tmp = allowed.with_suffix(".tmp")
+    tmp.write_text(json.dumps(sorted({str(p["upstream"]) for p in proxies})))
+    tmp.replace(allowed)
     started = False
     try:
         client.version()
@@ -114,6 +123,8 @@ def _start_embedded(client: ToxiproxyClient, home: Path, seed: int | None) -> No
         client.host,
         "--port",
         str(client.port),
+        "--upstreams-file",
+        str(home / UPSTREAMS_FILE),
     ]
     if seed is not None:
         args += ["--seed", str(seed)]

@@ -211,8 +211,10 @@ def _plain(status: int, text: str) -> web.Response:
 class ToxiproxyApi:
     """Request handlers over one ProxyServer."""
 
-    def __init__(self, server: ProxyServer) -> None:
+    def __init__(self, server: ProxyServer, token: str | None = None) -> None:
         self.server = server
+        #: when set, every request must carry ``Authorization: Bearer <token>``
+        self.token = token
         # (path shape, method) -> handler; "*" stands for one name segment.
         self.routes: dict[tuple[str, ...], dict[str, Handler]] = {
             ("proxies",): {"GET": self.proxy_index, "POST": self.proxy_create},
@@ -249,6 +251,10 @@ class ToxiproxyApi:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("User-Agent", "").startswith("Mozilla/"):
             return _plain(403, "User agent not allowed\n")
+        if self.token is not None:
+            given = request.headers.get("Authorization", "")
+            if not secrets.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return error_response(401, "missing or wrong bearer token")
         segments = request.rel_url.raw_path.split("/")[1:]
         if any(s == "" for s in segments):
             return _plain(404, "404 page not found\n")

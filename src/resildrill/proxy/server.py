@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
+import json
 import logging
 import os
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from resildrill.proxy.link import Connection, ToxicLike
@@ -304,11 +306,26 @@ class ProxyServer:
         self,
         seed: int | None = None,
         toxic_max_lifetime_s: float = DEFAULT_TOXIC_MAX_LIFETIME_S,
+        upstreams_file: Path | None = None,
     ) -> None:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
         self.toxic_max_lifetime_s = toxic_max_lifetime_s
         self.proxies: dict[str, Proxy] = {}
         self.lock = asyncio.Lock()
+        #: a JSON list of the upstreams the target declares, re-read at each change: the
+        #: embedded server is no relay to anywhere else (None: unrestricted, as Toxiproxy)
+        self.upstreams_file = upstreams_file
+
+    def check_upstream(self, upstream: str) -> None:
+        """ApiError 403 when an allow-list is set and does not hold ``upstream``."""
+        if self.upstreams_file is None:
+            return
+        try:
+            allowed = set(json.loads(self.upstreams_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            allowed = set()
+        if upstream not in allowed:
+            raise ApiError(403, f"upstream {upstream} is not one the target declares")
 
     def get(self, name: str) -> Proxy:
         """The proxy called ``name``; ApiError 404 otherwise."""
@@ -321,6 +338,7 @@ class ProxyServer:
         """Add a proxy, binding it when enabled; nothing is stored if binding fails."""
         if name in self.proxies:
             raise ApiError(409, "proxy already exists")
+        self.check_upstream(upstream)
         proxy = Proxy(self, name, listen, upstream)
         if enabled:
             proxy.start()
@@ -343,6 +361,8 @@ class ProxyServer:
         # it is; an identical string never counts as a change (Toxiproxy would restart a
         # disabled ``localhost:0`` proxy here).
         listen_changed = listen != proxy.listen and resolved_listen(listen) != proxy.listen
+        if upstream != proxy.upstream:
+            self.check_upstream(upstream)
         if listen_changed or upstream != proxy.upstream:
             was_enabled = proxy.enabled
             proxy.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -50,17 +51,32 @@ async def _load_config(api: ToxiproxyApi, path: Path) -> None:
         log.error("config %s: %s", path, payload.get("error"))
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 async def serve(
     host: str = "127.0.0.1",
     port: int = 8474,
     config: Path | None = None,
     seed: int | None = None,
     toxic_max_lifetime_s: float = DEFAULT_TOXIC_MAX_LIFETIME_S,
+    *,
+    token: str | None = None,
+    upstreams_file: Path | None = None,
 ) -> None:
     """Serve the API until SIGTERM or SIGINT."""
     _raise_fd_limit()
-    server = ProxyServer(seed=seed, toxic_max_lifetime_s=toxic_max_lifetime_s)
-    api = ToxiproxyApi(server)
+    server = ProxyServer(
+        seed=seed, toxic_max_lifetime_s=toxic_max_lifetime_s, upstreams_file=upstreams_file
+    )
+    api = ToxiproxyApi(server, token=token)
     runner = web.AppRunner(api.app(), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
@@ -97,15 +113,51 @@ def run(
     config: Path | None = None,
     seed: int | None = None,
     toxic_max_lifetime_s: float = DEFAULT_TOXIC_MAX_LIFETIME_S,
+    *,
+    token_env: str | None = None,
+    upstreams_file: Path | None = None,
+    allow_remote: bool = False,
 ) -> None:
-    """Run the server in the foreground of this process."""
+    """Run the server in the foreground of this process.
+
+    The API has no authentication of its own (as Toxiproxy): anyone who reaches it can cut
+    the hops it carries. So it binds a non-loopback address only with ``allow_remote`` and a
+    token (``token_env`` names the variable holding it); any request without
+    ``Authorization: Bearer <token>`` is then refused with 401.
+    """
+    token = os.environ.get(token_env) if token_env else None
+    if token_env and not token:
+        print(f"resildrill proxy: --token-env: ${token_env} is not set", file=sys.stderr)
+        raise SystemExit(2)
+    if not is_loopback(host):
+        if not allow_remote:
+            print(
+                f"resildrill proxy: --host {host}: refusing to serve the API beyond loopback "
+                "(anyone who reaches it can cut clinicians' paths); use --allow-remote with "
+                "--token-env",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        if token is None:
+            print("resildrill proxy: --allow-remote needs --token-env", file=sys.stderr)
+            raise SystemExit(2)
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     try:
-        asyncio.run(serve(host, port, config, seed, toxic_max_lifetime_s))
+        asyncio.run(
+            serve(
+                host,
+                port,
+                config,
+                seed,
+                toxic_max_lifetime_s,
+                token=token,
+                upstreams_file=upstreams_file,
+            )
+        )
     except OSError as exc:
         print(f"resildrill proxy: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         raise SystemExit(6) from None
@@ -118,6 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8474)
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--token-env", default=None, help="variable holding the API's token")
+    parser.add_argument("--upstreams-file", type=Path, default=None)
+    parser.add_argument("--allow-remote", action="store_true")
     parser.add_argument(
         "--toxic-max-lifetime",
         type=float,
@@ -125,4 +180,13 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds after which toxics named resildrill-* are removed by the server",
     )
     args = parser.parse_args(argv)
-    run(args.host, args.port, args.config, args.seed, args.toxic_max_lifetime)
+    run(
+        args.host,
+        args.port,
+        args.config,
+        args.seed,
+        args.toxic_max_lifetime,
+        token_env=args.token_env,
+        upstreams_file=args.upstreams_file,
+        allow_remote=args.allow_remote,
+    )
