@@ -194,6 +194,12 @@ class ToxiproxySpec(Frozen):
         description="true: resildrill starts its own proxy server; false: an external Toxiproxy",
     )
     proxies: dict[str, ProxyRoute] = Field(default_factory=dict)
+    token_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="variable holding the API's bearer token (sent on every call; an "
+        "embedded server is started requiring it); the name only is ever written down",
+    )
 
 
 class IdentityCheck(Frozen):

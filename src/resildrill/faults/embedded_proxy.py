@@ -78,7 +78,7 @@ def ensure_embedded_proxy(
     tp = target.toxiproxy
     if tp is None:
         raise ToolFailed(f"target {target.name!r} declares no toxiproxy section")
-    client = ToxiproxyClient(tp.url, timeout_s)
+    client = ToxiproxyClient(tp.url, timeout_s, tp.token_env)
     if not tp.embedded:
         present = client.proxies()
         missing = sorted(set(tp.proxies) - set(present))
@@ -128,6 +128,9 @@ def _start_embedded(client: ToxiproxyClient, home: Path, seed: int | None) -> No
     ]
     if seed is not None:
         args += ["--seed", str(seed)]
+    if client.token_env:
+        # the server requires the token the target names (it inherits the variable)
+        args += ["--token-env", client.token_env]
     with open(home / "toxiproxy.log", "ab") as log:
         proc = subprocess.Popen(  # our own interpreter and module, no shell
             args,
@@ -195,6 +198,7 @@ def paths_record(target: TargetSpec, target_dir: Path) -> dict[str, Any]:
         "type": "proxy_paths",
         "url": tp.url,
         "embedded": tp.embedded,
+        "token_env": tp.token_env,
         "home": str(proxy_home(target, target_dir)),
         "proxies": declared_proxies(target),
     }
@@ -242,7 +246,7 @@ def check_paths(record: dict[str, Any], timeout_s: float = 2.0) -> list[PathChec
     and populated first; an external Toxiproxy is only checked. A hop disabled on the API
     is reported as cut (a ``down`` fault not yet reverted, or someone else's).
     """
-    client = ToxiproxyClient(str(record["url"]), timeout_s)
+    client = ToxiproxyClient(str(record["url"]), timeout_s, record.get("token_env"))
     proxies: list[dict[str, Any]] = list(record.get("proxies", []))
     restarted = False
     failed_start: str | None = None

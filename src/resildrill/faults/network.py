@@ -132,8 +132,8 @@ class NetworkFaultBackend(BackendHooks):
     def __init__(self, timeout_s: float = 2.0) -> None:
         self.timeout_s = timeout_s
 
-    def _client(self, url: str) -> ToxiproxyClient:
-        return ToxiproxyClient(url, self.timeout_s)
+    def _client(self, url: str, token_env: str | None = None) -> ToxiproxyClient:
+        return ToxiproxyClient(url, self.timeout_s, token_env)
 
     # -- checks --------------------------------------------------------------------
 
@@ -146,7 +146,7 @@ class NetworkFaultBackend(BackendHooks):
         if spec.proxy not in tp.proxies:
             known = ", ".join(sorted(tp.proxies)) or "none"
             return [f"proxy {spec.proxy!r} is not declared in the target (declared: {known})"]
-        client = self._client(tp.url)
+        client = self._client(tp.url, tp.token_env)
         try:
             client.version()
             proxy = client.get_proxy(spec.proxy)
@@ -169,7 +169,7 @@ class NetworkFaultBackend(BackendHooks):
         tp = _toxiproxy(ctx.target)
         if spec.proxy not in tp.proxies:
             raise InjectionFailed(f"proxy {spec.proxy!r} is not declared in the target")
-        client = self._client(tp.url)
+        client = self._client(tp.url, tp.token_env)
         try:
             proxy = client.get_proxy(spec.proxy)
         except ToolFailed as exc:
@@ -182,6 +182,7 @@ class NetworkFaultBackend(BackendHooks):
             "kind": self.kind,
             "url": tp.url,
             "embedded": tp.embedded,
+            "token_env": tp.token_env,
             "proxy": spec.proxy,
             "action": "down" if spec.down else "toxic",
         }
@@ -203,7 +204,7 @@ class NetworkFaultBackend(BackendHooks):
         return recipe
 
     def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
-        client = self._client(recipe["url"])
+        client = self._client(recipe["url"], recipe.get("token_env"))
         proxy = recipe["proxy"]
         if recipe["action"] == "down":
             if client.set_enabled(proxy, False) == 404:
@@ -228,7 +229,7 @@ class NetworkFaultBackend(BackendHooks):
     # -- undo ----------------------------------------------------------------------
 
     def revert(self, recipe: Recipe) -> str:
-        client = self._client(recipe["url"])
+        client = self._client(recipe["url"], recipe.get("token_env"))
         proxy = recipe["proxy"]
         try:
             if recipe["action"] == "down":
@@ -247,7 +248,7 @@ class NetworkFaultBackend(BackendHooks):
             raise
 
     def is_injected(self, recipe: Recipe) -> bool:
-        client = self._client(recipe["url"])
+        client = self._client(recipe["url"], recipe.get("token_env"))
         proxy = recipe["proxy"]
         try:
             if recipe["action"] == "down":

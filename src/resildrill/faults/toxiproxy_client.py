@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -48,7 +49,9 @@ def as_int_attributes(attributes: dict[str, Any]) -> dict[str, int]:
 class ToxiproxyClient:
     """Calls to one Toxiproxy API at ``url`` (``http://host:port``)."""
 
-    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, token_env: str | None = None
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise ToolFailed(f"Toxiproxy URL must look like http://host:port, not {url!r}")
@@ -56,11 +59,17 @@ class ToxiproxyClient:
         self.host = parts.hostname
         self.port = parts.port or 8474
         self.timeout_s = timeout_s
+        #: the variable holding the API's bearer token (its value is read per call, never kept
+        #: in a recipe or journal)
+        self.token_env = token_env
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """(status, decoded JSON body or None); raises ProxyUnreachable."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         headers = {"User-Agent": f"resildrill/{__version__}", "Accept": "application/json"}
+        token = os.environ.get(self.token_env) if self.token_env else None
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from proxy_support import start_proxy_process, stop_process
-from tests.conftest import free_port
+from tests.conftest import ManagedProcesses, free_port, wait_http
 
 from resildrill.drill.model import TargetSpec
 from resildrill.faults.embedded_proxy import ensure_embedded_proxy, stop_embedded_proxy
@@ -102,3 +102,53 @@ def test_the_embedded_server_of_a_target_is_no_open_relay(tmp_path: Path) -> Non
             assert json.load(resp)["upstream"] == f"127.0.0.1:{upstream}"
     finally:
         stop_embedded_proxy(tmp_path)
+
+
+def test_a_drill_through_a_token_protected_embedded_proxy(
+    tmp_path: Path, procs: ManagedProcesses
+) -> None:
+    """``toxiproxy.token_env``: the run starts the embedded server requiring that token,
+    sends it on every call (toxic added and removed), and writes only the variable's name."""
+    import yaml
+    from tests.support.tiny import SERVICE, resildrill, write_drill, write_target
+
+    port, api, hop = free_port(), free_port(), free_port()
+    procs.start(str(SERVICE), "--port", str(port), "--pidfile", str(tmp_path / "web.pid"))
+    wait_http(port)
+    target = write_target(tmp_path, port, recovery="restart")
+    doc = yaml.safe_load(target.read_text())
+    doc["toxiproxy"] = {
+        "url": f"http://127.0.0.1:{api}",
+        "token_env": "HOP_API_TOKEN",
+        "proxies": {"web": {"listen": f"127.0.0.1:{hop}", "upstream": f"127.0.0.1:{port}"}},
+    }
+    doc["probes"][0]["http"]["url"] = f"http://127.0.0.1:{hop}/healthz"
+    target.write_text(yaml.safe_dump(doc))
+    slow = {"type": "latency", "attributes": {"latency": 20}}
+    fault = {
+        "id": "slow",
+        "kind": "network",
+        "proxy": "web",
+        "at": "0s",
+        "duration": "1s",
+        "toxic": slow,
+    }
+    drill = write_drill(tmp_path, "tokened", [fault])
+    secret = "tok-3f9a1c"
+    try:
+        run = resildrill(
+            "run", str(drill), "--out", str(tmp_path / "reports"), env={"HOP_API_TOKEN": secret}
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        url = f"http://127.0.0.1:{api}"
+        assert _call(f"{url}/proxies") == 401
+        assert _call(f"{url}/proxies", token=secret) == 200
+        run_dir = Path(run.stdout.strip().splitlines()[-1])
+        for path in run_dir.rglob("*"):
+            if path.is_file():
+                assert secret not in path.read_text(errors="replace"), path
+        assert "HOP_API_TOKEN" in (run_dir / "journal.jsonl").read_text()
+    finally:
+        from resildrill.faults.embedded_proxy import proxy_home
+
+        stop_embedded_proxy(proxy_home(TargetSpec.model_validate(doc), tmp_path))
