@@ -24,6 +24,7 @@ from resildrill.faults.process import (
     ProcessFaultSpec,
     descendants,
     find_processes,
+    proc_cmdline,
     proc_start_time,
     proc_state,
 )
@@ -145,8 +146,15 @@ def test_tree_scope_freezes_children_and_revert_continues_them(
 ) -> None:
     """scope: tree records the child with its start time, freezes both, continues both."""
     parent = start(started, PARENT)
-    deadline = time.monotonic() + 5
-    while not descendants(parent.pid) and time.monotonic() < deadline:
+    sleeper = " ".join(SLEEPER)
+
+    def child_running() -> bool:
+        # the child has exec'd its own command (not the parent's, mid-spawn)
+        kids = descendants(parent.pid)
+        return len(kids) == 1 and proc_cmdline(kids[0]) == sleeper
+
+    deadline = time.monotonic() + 10
+    while not child_running() and time.monotonic() < deadline:
         time.sleep(0.01)
     [child] = descendants(parent.pid)
     backend = ProcessFaultBackend()
