@@ -339,7 +339,38 @@ def restore_order(
     return rows
 
 
-def _fault_json(fr: FaultRun, res: rec.RecoveryResult | None) -> dict[str, Any]:
+def _hosts_json(fr: FaultRun, t0: float) -> dict[str, Any] | None:
+    """A remote fault's times on each host (the guard's act, placed on the runner's clock by
+    the measured offset, with its uncertainty) and the spread between hosts."""
+    timing = (fr.recipe or {}).get("hosts_timing")
+    if not timing:
+        return None
+    rows = []
+    for t in timing:
+        injected, reverted = t.get("injected_mono"), t.get("reverted_mono")
+        rows.append(
+            {
+                "host": t["host"],
+                "injected_at_s": _r(injected - t0) if injected is not None else None,
+                "reverted_at_s": _r(reverted - t0) if reverted is not None else None,
+                "reverted_by": t.get("reverted_by"),
+                "clock_uncertainty_s": t.get("uncertainty_s"),
+                "error": t.get("error"),
+            }
+        )
+
+    def spread(key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return _r(max(values) - min(values)) if len(values) > 1 else None
+
+    return {
+        "hosts": rows,
+        "injection_spread_s": spread("injected_at_s"),
+        "revert_spread_s": spread("reverted_at_s"),
+    }
+
+
+def _fault_json(fr: FaultRun, res: rec.RecoveryResult | None, t0: float) -> dict[str, Any]:
     """report.json ``faults[]``: one fault as it happened and how the system recovered."""
     entry: dict[str, Any] = {
         "id": fr.spec.id,
@@ -355,6 +386,7 @@ def _fault_json(fr: FaultRun, res: rec.RecoveryResult | None) -> dict[str, Any]:
         "revert": fr.revert_detail,
         "still_injected": fr.still_injected,
         "timing": fr.timing or None,
+        "remote": _hosts_json(fr, t0),
         "spec": fr.spec.model_dump(mode="json", exclude_none=True),
         "recovery": None
         if res is None
@@ -405,7 +437,7 @@ def build_report(
     registry = registry or FaultRegistry.discover()
     drill, target = record.drill, record.drill.target
     verdict = verdict_for(record, analysis, partial=partial)
-    faults = [_fault_json(fr, res) for fr, res in analysis.faults]
+    faults = [_fault_json(fr, res, record.monotonic_t0) for fr, res in analysis.faults]
     down = probe_downtime(record, analysis)
     probes = _probes_json(record, down)
     try:

@@ -139,13 +139,18 @@ class ProcessLocator(Frozen):
     match: str | None = Field(
         default=None, description="exact command line (arguments joined by single spaces)"
     )
+    unit: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9@_.:\\-]+\.(service|scope)$",
+        description="a systemd unit (its processes are those in the unit's cgroup)",
+    )
     count: int = Field(default=1, ge=1, description="how many processes the locator must find")
 
     @model_validator(mode="after")
     def _exactly_one_way(self) -> ProcessLocator:
-        given = [x for x in (self.pidfile, self.pid, self.match) if x is not None]
+        given = [x for x in (self.pidfile, self.pid, self.match, self.unit) if x is not None]
         if len(given) != 1:
-            raise ValueError("a process needs exactly one of 'pidfile', 'pid' or 'match'")
+            raise ValueError("a process needs exactly one of 'pidfile', 'pid', 'match' or 'unit'")
         return self
 
 
@@ -170,11 +175,66 @@ class ServiceSpec(Frozen):
         ),
     )
     restart: RestartSpec | None = None
+    host: str | None = Field(
+        default=None,
+        description="a host of the target's 'hosts': the process is found, signalled and "
+        "restarted there, through the host's guard (over SSH)",
+    )
 
     @model_validator(mode="after")
     def _restart_needs_command(self) -> ServiceSpec:
         if self.recovery == "restart" and self.restart is None:
             raise ValueError("recovery 'restart' needs a 'restart' command")
+        return self
+
+
+class HostSpec(Frozen):
+    """A host of the staging estate, reached over SSH with a key (never a password)."""
+
+    address: str = Field(description="name or IP address the runner connects to")
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = Field(pattern=r"^[a-z_][a-z0-9_.-]*$")
+    key_file: str | None = Field(
+        default=None, description="private key (relative: the target's folder)"
+    )
+    key_passphrase_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="variable holding the key's passphrase (only its name is recorded)",
+    )
+    agent: bool = Field(default=False, description="use the keys of the SSH agent instead")
+    known_hosts: str = Field(
+        default="~/.ssh/known_hosts",
+        description="host keys the host's key must be found in (no trust on first use)",
+    )
+    host_key_alias: str | None = Field(
+        default=None,
+        description="name to look the host key up under (as OpenSSH HostKeyAlias), e.g. "
+        "when the connection goes through a proxy",
+    )
+    sudo: bool = Field(default=False, description="run the guard with 'sudo -n'")
+    python: str = Field(default="python3", pattern=r"^[A-Za-z0-9_./-]+$")
+    heartbeat_timeout: Duration = Field(
+        default=5.0, description="the guard reverts by itself after this long without the runner"
+    )
+    connect_timeout: Duration = 5.0
+    min_free_disk_mib: int = Field(
+        default=256,
+        ge=0,
+        description="a disk fill on this host never leaves less free than this (MiB)",
+    )
+    state_dir: str = Field(
+        default=".local/state/resildrill-guard",
+        pattern=r"^[A-Za-z0-9_./~-]+$",
+        description="the guard's journals on the host (relative: the user's home)",
+    )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> HostSpec:
+        if (self.key_file is None) == (not self.agent):
+            raise ValueError("a host needs exactly one of 'key_file' or 'agent: true'")
+        if self.heartbeat_timeout < 1.0:
+            raise ValueError("heartbeat_timeout must be at least 1s")
         return self
 
 
@@ -281,6 +341,9 @@ class TargetSpec(Frozen):
     description: str | None = None
     environment: Environment
     services: dict[str, ServiceSpec] = Field(default_factory=dict)
+    hosts: dict[str, HostSpec] = Field(
+        default_factory=dict, description="hosts of the estate reached over SSH, by name"
+    )
     probes: list[ProbeSpec] = Field(min_length=1)
     run_dir: str | None = Field(
         default=None, description="folder for pidfiles and logs, relative to the target file"
@@ -302,6 +365,12 @@ class TargetSpec(Frozen):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"probe names must be unique: {', '.join(dupes)}")
+        for name, service in self.services.items():
+            if service.host is not None and service.host not in self.hosts:
+                known = ", ".join(sorted(self.hosts)) or "none"
+                raise ValueError(
+                    f"service {name!r} names host {service.host!r}, not in 'hosts' (known: {known})"
+                )
         return self
 
 

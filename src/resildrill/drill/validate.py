@@ -250,6 +250,18 @@ def _check_references(parts: DrillParts, target: TargetSpec, where: Locator) -> 
                     "warning",
                 )
             )
+    hosts = sorted(target.hosts)
+    for i, fault in parts.faults:  # kinds that act on hosts of the estate (resource)
+        host = getattr(fault, "host", None)
+        named: list[tuple[Loc, str]] = (
+            [(("faults", i, "host"), host)] if isinstance(host, str) else []
+        )
+        for j, h in enumerate(getattr(fault, "hosts", None) or []):
+            named.append((("faults", i, "hosts", j), h))
+        for loc, name in named:
+            if name not in target.hosts:
+                message = _unknown("host", name, hosts, "the target's hosts has")
+                problems.append(where.problem(loc, message))
     proxies = sorted(target.toxiproxy.proxies) if target.toxiproxy else []
     for i, fault in parts.faults:
         proxy = getattr(fault, "proxy", None)  # kinds that act through a Toxiproxy proxy

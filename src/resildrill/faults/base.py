@@ -144,6 +144,11 @@ class BackendHooks:
         """After the last probe (see :class:`RunScopedBackend`): problems for the report."""
         return []
 
+    def halt_reason(self, ctx: FaultContext) -> str | None:
+        """Asked on every tick of a run: why the drill must halt now (contact with a remote
+        host's guard lost), or None."""
+        return None
+
     def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]:
         """Extra lines ``resildrill plan`` prints for this fault (heat: its schedule)."""
         return []
@@ -170,6 +175,8 @@ class Backend(FaultBackend, Protocol):
 
     def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]: ...
 
+    def halt_reason(self, ctx: FaultContext) -> str | None: ...
+
     def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]: ...
 
     def timeline_series(
@@ -187,6 +194,7 @@ OPTIONAL_HOOKS: tuple[str, ...] = (
     "revert_delay",
     "setup_run",
     "teardown_run",
+    "halt_reason",
     "plan_table",
     "timeline_series",
 )

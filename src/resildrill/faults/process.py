@@ -29,7 +29,9 @@ from pydantic import Field
 
 from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
 from resildrill.errors import InjectionFailed
+from resildrill.faults import process_remote
 from resildrill.faults.base import BackendHooks, FaultContext, Recipe
+from resildrill.remote.hooks import RemoteHooks
 
 
 class ProcessFaultSpec(FaultSpec):
@@ -191,6 +193,10 @@ def find_processes(locator: ProcessLocator, base_dir: Path) -> list[int]:
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and proc_cmdline(int(entry.name)) == locator.match:
                 pids.append(int(entry.name))
+    elif locator.unit is not None:
+        from resildrill.remote.guard import unit_pids  # one definition of a unit's processes
+
+        pids = unit_pids(locator.unit)
     return [p for p in pids if p not in own and proc_state(p) not in (None, "Z", "X")]
 
 
@@ -221,7 +227,7 @@ def run_restart_command(restart: dict[str, Any]) -> str:
 _SIGNALS = {"kill": signal.SIGKILL, "terminate": signal.SIGTERM, "freeze": signal.SIGSTOP}
 
 
-class ProcessFaultBackend(BackendHooks):
+class ProcessFaultBackend(RemoteHooks, BackendHooks):
     """Signals to local processes, each checked against its recorded start time."""
 
     kind: ClassVar[str] = "process"
@@ -246,6 +252,8 @@ class ProcessFaultBackend(BackendHooks):
         except InjectionFailed as exc:
             return [str(exc)]
         assert service.process is not None
+        if service.host is not None:
+            return process_remote.preflight(spec, service, ctx)
         pids = find_processes(service.process, ctx.run_dir)
         problems = locator_problems(service.process, ctx.run_dir)
         if len(pids) != service.process.count:
@@ -269,6 +277,8 @@ class ProcessFaultBackend(BackendHooks):
         assert isinstance(spec, ProcessFaultSpec)
         service = self._service(spec, ctx)
         assert service.process is not None
+        if service.host is not None:
+            return process_remote.prepare(spec, service, ctx)
         base_dir = ctx.run_dir
         pids = find_processes(service.process, base_dir)
         if len(pids) != service.process.count:
@@ -318,6 +328,8 @@ class ProcessFaultBackend(BackendHooks):
         }
 
     def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
+        if recipe.get("host"):
+            return process_remote.inject(recipe, ctx)
         sig = _SIGNALS[recipe["action"]]
         located = [p for p in recipe["processes"] if "descendant_of" not in p]
         for proc in located:
@@ -337,6 +349,8 @@ class ProcessFaultBackend(BackendHooks):
         return find_processes(locator, Path(recipe["base_dir"]))
 
     def is_injected(self, recipe: Recipe) -> bool:
+        if recipe.get("host"):
+            return process_remote.is_injected(recipe)
         if recipe["action"] == "freeze":
             return any(
                 is_same_process(p["pid"], p["start_time"]) and proc_state(p["pid"]) == "T"
@@ -350,6 +364,8 @@ class ProcessFaultBackend(BackendHooks):
         return len(self._live_service_pids(recipe)) < expected
 
     def revert(self, recipe: Recipe) -> str:
+        if recipe.get("host"):
+            return process_remote.revert(recipe)
         if recipe["action"] == "freeze":
             resumed = []
             for proc in recipe["processes"]:
@@ -385,6 +401,8 @@ class ProcessFaultBackend(BackendHooks):
         return self._service(spec, ctx).recovery != "restart"
 
     def undo_hint(self, recipe: Recipe) -> str:
+        if recipe.get("host"):
+            return process_remote.undo_hint(recipe)
         if recipe["action"] == "freeze":
             pids = " ".join(str(p["pid"]) for p in recipe["processes"])
             return f"kill -CONT {pids}"

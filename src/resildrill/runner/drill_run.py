@@ -395,6 +395,9 @@ class DrillRun:
         if fenced.exists():
             return "fenced by the watchdog: " + fenced.read_text().strip()
         halt = check_halts(self.spec.abort_when, self.record.series, self.armed_at_s)
+        halt = halt or next(
+            (why for b in self.started_backends if (why := b.halt_reason(self.ctx))), None
+        )
         if halt:
             self.record.halted_at_s = round(self.now_s(), 4)
             self._mark("halt", None, halt)

@@ -1,0 +1,171 @@
+"""Helpers of the remote-host tests: the estate of SSH hosts, and the inspector inside a host.
+
+The inspector is ``docker exec`` through the command line, reading the host's own /proc, df
+and memory figures: never the runner's journal, the guard's answers or our SSH client.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wardehr.stack import free_port
+
+HOSTS = ("gateway", "replica-a", "replica-b", "database")
+
+
+def estate_ports() -> dict[str, int]:
+    keys = ["gateway", "replica-a", "replica-b", *(f"ssh-{h}" for h in HOSTS)]
+    return {k: free_port() for k in keys}
+
+
+@dataclass
+class Estate:
+    """A running ward EHR over four SSH hosts, written into ``folder``."""
+
+    folder: Path
+    target: Path
+    name: str
+    ports: dict[str, int]
+
+    def container(self, host: str) -> str:
+        return f"{self.name}-{host}"
+
+    def sh(self, host: str, script: str, timeout: float = 20.0) -> str:
+        """Run a shell script inside the host (the inspector), its stdout."""
+        out = subprocess.run(
+            ["docker", "exec", self.container(host), "/bin/sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if out.returncode != 0:
+            raise AssertionError(f"inspector on {host} failed: {out.stderr.strip()}")
+        return out.stdout
+
+    def state_of(self, host: str, pid: int) -> str | None:
+        """The one-letter state of a pid inside the host, None if gone."""
+        text = self.sh(host, f"cat /proc/{pid}/stat 2>/dev/null || true")
+        if not text:
+            return None
+        return text[text.rfind(")") + 2 :].split()[0]
+
+    def pidfile_pid(self, host: str, service: str) -> int:
+        """The pid a service's pidfile names in the host (0 while it is being restarted)."""
+        text = self.sh(host, f"cat /srv/host/{service}.pid 2>/dev/null || echo 0")
+        return int(text.split()[0])
+
+    def pids_matching(self, host: str, needle: str) -> list[int]:
+        """Pids in the host whose command line contains ``needle`` (the inspector's own scan)."""
+        code = (
+            "import os,sys\n"
+            "for d in os.listdir('/proc'):\n"
+            "    if d.isdigit():\n"
+            "        try: c=open('/proc/'+d+'/cmdline','rb').read().replace(b'\\0',b' ')\n"
+            "        except OSError: continue\n"
+            "        if sys.argv[1].encode() in c and b'import os,sys' not in c: print(d)\n"
+        )
+        script = f"/usr/bin/python3 -c {shlex.quote(code)} {shlex.quote(needle)}"
+        return [int(x) for x in self.sh(host, script).split()]
+
+    def df_used_pct(self, host: str, path: str) -> float:
+        line = self.sh(host, f"df -P {path} | tail -1").split()
+        return 100.0 * int(line[2]) / int(line[1])
+
+    def rss_mib(self, host: str, pid: int) -> float:
+        status = self.sh(host, f"cat /proc/{pid}/status")
+        kib = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:"))
+        return kib / 1024
+
+
+def up_estate(folder: Path, name: str) -> Estate:
+    from wardehr.hosts_stack import up, write_target
+
+    ports = estate_ports()
+    target = write_target(folder, ports=ports, name=name, run_dir="run")
+    up(target, timeout_s=60)
+    return Estate(folder, target, name, ports)
+
+
+def down_estate(estate: Estate) -> None:
+    from wardehr.hosts_stack import down
+
+    down(estate.target)
+
+
+def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.02) -> float | None:
+    """Seconds until ``check()`` holds (polled), or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
+def write_yaml(path: Path, doc: dict[str, Any]) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def drill_doc(name: str, faults: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "apiVersion": "resildrill/v1",
+        "kind": "Drill",
+        "name": name,
+        "target": "target.yaml",
+        "slos": [{"probe": "gateway", "expect": "success_rate >= 0.9"}],
+        "slo_window": "500ms",
+        "stability_window": "1s",
+        "phases": {"baseline": "1s", "recovery": "2s"},
+        "faults": faults,
+        "gates": {"all_faults_recovered": False},
+    }
+    doc.update(extra)
+    return doc
+
+
+def poller(estate: Estate, host: str, script: str, out: Path) -> subprocess.Popen[bytes]:
+    """A poller inside the host: prints ``<monotonic> <script output>`` every 10 ms (the
+    monotonic clock is the machine's own, shared with the test through the kernel)."""
+    loop = (
+        "import subprocess, sys, time\n"
+        "while True:\n"
+        f"    r = subprocess.run(['/bin/sh', '-c', {script!r}], capture_output=True, text=True)\n"
+        "    print(time.monotonic(), r.stdout.strip(), flush=True)\n"
+        "    time.sleep(0.01)\n"
+    )
+    return subprocess.Popen(
+        ["docker", "exec", estate.container(host), "/usr/bin/python3", "-c", loop],
+        stdout=out.open("wb"),
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def read_poll(out: Path) -> list[tuple[float, str]]:
+    rows = []
+    for line in out.read_text().splitlines():
+        t, _, value = line.partition(" ")
+        try:
+            rows.append((float(t), value))
+        except ValueError:
+            continue
+    return rows
+
+
+def report_of(reports: Path) -> dict[str, Any]:
+    runs = sorted(reports.glob("*/report.json"))
+    assert runs, f"no report under {reports}"
+    return dict(json.loads(runs[-1].read_text()))
+
+
+ENV = {**os.environ, "NO_COLOR": "1"}
