@@ -37,6 +37,9 @@ class FaultContext:
     #: The run's own folder (reports/<run id>/), where a backend may keep logs of what it
     #: ran (a restart command's output); None outside a run (plan, preflight).
     report_dir: Path | None = None
+    #: The drill's faults (every kind), so run-scoped set-up can prepare what they will need
+    #: (the guards on the hosts they act on) before the baseline.
+    faults: tuple[FaultSpec, ...] = ()
 
     @property
     def run_dir(self) -> Path:

@@ -246,6 +246,11 @@ class ProcessFaultBackend(RemoteHooks, BackendHooks):
             raise InjectionFailed(f"service {spec.service!r} has no 'process' locator")
         return service
 
+    def remote_hosts(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        assert isinstance(spec, ProcessFaultSpec)
+        service = ctx.target.services.get(spec.service)
+        return [service.host] if service is not None and service.host else []
+
     def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         try:
             service = self._service(spec, ctx)

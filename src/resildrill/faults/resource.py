@@ -131,6 +131,10 @@ class ResourceFaultBackend(RemoteHooks, BackendHooks):
     kind: ClassVar[str] = "resource"
     spec_model: ClassVar[type[FaultSpec]] = ResourceFaultSpec
 
+    def remote_hosts(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        assert isinstance(spec, ResourceFaultSpec)
+        return spec.host_names()
+
     def preflight(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         assert isinstance(spec, ResourceFaultSpec)
         problems = []

@@ -99,8 +99,8 @@ def _reverted_by_guard(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[
             shown = one_shot(
                 rec, "inspect", "--state", _spec(rec).state_dir, "--run", run_id, timeout_s=10.0
             )
-            by = next(
-                (r.get("by") for r in shown["records"]
+            record = next(
+                (r for r in shown["records"]
                  if r["t"] == "reverted" and r.get("fault") == fault_id),
                 None,
             )  # fmt: skip
@@ -110,8 +110,12 @@ def _reverted_by_guard(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[
             )  # fmt: skip
             if done["failed"]:
                 raise ToolFailed(f"host {rec['name']!r}: {done['failed'][0]['detail']}")
-            if by is not None:
-                return {"detail": f"reverted by the host's guard ({by})", "by_guard": True}
+            if record is not None:
+                return {
+                    "detail": f"reverted by the host's guard ({record.get('by')})",
+                    "by_guard": True,
+                    "host_mono": record.get("mono"),
+                }
             if done["reverted"]:
                 detail = done["reverted"][0]["detail"]
                 return {"detail": f"reverted by rollback on the host: {detail}", "by_guard": False}
@@ -128,21 +132,25 @@ def _reverted_by_guard(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[
 
 
 def revert(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[str, Any]:
-    """Undo one fault: through the live guard, else from the host's journal."""
+    """Undo one fault: through the live guard, else from the host's journal (which also says
+    when the guard reverted it by itself)."""
     live = SESSIONS.existing(rec["name"], run_id)
     if live is not None and live.lost() is None:
         try:
             answer = live.call("revert", fault=fault_id, timeout_s=30.0)
             if answer.get("in_place"):
                 raise ToolFailed(f"host {rec['name']!r}: still in place after {answer['detail']}")
-            if answer["detail"] == "nothing applied":
-                # the guard itself reverted it already (its lifetime): say so from its record
-                return _reverted_by_guard(rec, run_id, fault_id)
-            answer["at_runner_mono"] = live.clock.to_runner(float(answer["at"]))
-            return answer
+            if answer["detail"] != "nothing applied":
+                answer["at_runner_mono"] = live.clock.to_runner(float(answer["at"]))
+                return answer
+            # nothing applied any more: the guard ended it itself (its lifetime); its record says
         except GuardLost:
             pass
-    return _reverted_by_guard(rec, run_id, fault_id)
+    answer = _reverted_by_guard(rec, run_id, fault_id)
+    if live is not None and answer.get("host_mono") is not None:
+        # a lost session's clock offset still holds: the host's monotonic clock did not jump
+        answer["at_runner_mono"] = live.clock.to_runner(float(answer["host_mono"]))
+    return answer
 
 
 def in_place(rec: dict[str, Any], run_id: str, fault_id: str) -> bool:

@@ -571,6 +571,7 @@ def fault_context(
         clock=clock,
         protected_pids=frozenset({os.getpid(), os.getppid()}),
         report_dir=run_dir,
+        faults=tuple(drill.spec.faults),
     )
 
 
