@@ -8,8 +8,11 @@
 #                               tests/integration/test_wardehr_postgres.py); its binaries are
 #                               used directly from /usr/lib/postgresql/*/bin, no cluster is created
 #   iperf3                      bulk throughput through the embedded proxy (benchmarks/proxy.py)
+#   openssh-server/-client      the SSH hosts of targets/ward-ehr-hosts (each a container running
+#                               this machine's /usr/sbin/sshd on its own 127.0.0.1 port) and
+#                               ssh-keygen for their keys; the machine's own sshd is not started
 set -euo pipefail
-packages=(chromium chromium-driver postgresql iperf3)
+packages=(chromium chromium-driver postgresql iperf3 openssh-server openssh-client)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -24,5 +27,13 @@ sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# No package may start a service on this machine (openssh-server would start sshd on port 22,
+# every address): policy-rc.d answers "not allowed" while apt runs, unless one already exists.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 0755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "install-system-deps: installed ${missing[*]}"
