@@ -105,17 +105,17 @@ def _keygen(path: Path, comment: str) -> None:
         )
 
 
-def ensure_keys(config: HostsStackConfig, run_dir: Path) -> Path:
+def ensure_keys(ssh_addresses: dict[str, str], run_dir: Path) -> Path:
     """The client key, each host's key, and a known_hosts naming each host at its port."""
     ssh_dir = run_dir / "ssh"
     ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     _keygen(ssh_dir / "id_ed25519", "resildrill-drills")
     lines = []
-    for name, hop in config.hosts().items():
+    for name, ssh in ssh_addresses.items():
         host_dir = ssh_dir / "hosts" / name
         host_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         _keygen(host_dir / "ssh_host_ed25519_key", f"{name}-host-key")
-        addr, port = hop.ssh.rsplit(":", 1)
+        addr, port = ssh.rsplit(":", 1)
         pub = (host_dir / "ssh_host_ed25519_key.pub").read_text().split()
         lines.append(f"[{addr}]:{port} {pub[0]} {pub[1]}\n")
     known = ssh_dir / "known_hosts"
@@ -123,15 +123,23 @@ def ensure_keys(config: HostsStackConfig, run_dir: Path) -> Path:
     return ssh_dir
 
 
-def _host_files(
-    name: str, hop: HostHop, config: HostsStackConfig, run_dir: Path, ssh_dir: Path
+def host_files(
+    name: str,
+    ssh: str,
+    run_dir: Path,
+    ssh_dir: Path,
+    *,
+    service: list[str] | None = None,
+    livez: str | None = None,
+    restart_delay: float = 0.5,
 ) -> Path:
-    """A host's /etc files and supervisor plan, under run_dir/hosts/<name>."""
+    """A host's /etc files and supervisor plan (sshd, and ``service`` if any), under
+    run_dir/hosts/<name>."""
     root = run_dir / "hosts" / name
     etc_ssh, srv = root / "etc" / "ssh", root / "srv"
     for d in (etc_ssh, srv):
         d.mkdir(parents=True, exist_ok=True)
-    addr, port = hop.ssh.rsplit(":", 1)
+    addr, port = ssh.rsplit(":", 1)
     (etc_ssh / "sshd_config").write_text(
         "\n".join(
             [
@@ -171,7 +179,6 @@ def _host_files(
             "log": f"{SRV}/sshd.log",
         }
     ]
-    service = _service_argv(name, config)
     if service is not None:
         children.append(
             {
@@ -179,13 +186,13 @@ def _host_files(
                 "argv": service,
                 "pidfile": f"{SRV}/{name}.pid",
                 "log": f"{SRV}/{name}.log",
-                "livez": f"http://{hop.listen}/livez",
+                "livez": livez,
             }
         )
     plan = {
         "pidfile": f"{SRV}/supervisor.pid",
         "status_file": f"{SRV}/supervisor.json",
-        "restart_delay_s": config.restart_delay,
+        "restart_delay_s": restart_delay,
         "liveness_interval_s": 1.0,
         "liveness_failures": 3,
         "children": children,
@@ -251,51 +258,75 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
     ]
     if busy:
         raise ToolFailed(f"address already in use: {', '.join(busy)} (another stack running?)")
-    ssh_dir = ensure_keys(config, run_dir)
+    ssh_dir = ensure_keys({h: hop.ssh for h, hop in hosts.items()}, run_dir)
     volume = _volume(client, config)
     order = ["database", *config.replicas, "gateway"]  # the store exists before its users
     for name in [h for h in order if h in missing]:
         if name in existing:
             client.api.remove_container(existing[name]["Id"], force=True)
-        root = _host_files(name, hosts[name], config, run_dir, ssh_dir)
-        binds = [
-            *host_binds(),
-            f"{root / 'etc' / 'ssh'}:/etc/ssh:ro",
-            f"{root / 'etc' / 'passwd'}:/etc/passwd:ro",
-            f"{root / 'etc' / 'group'}:/etc/group:ro",
-            f"{root / 'srv'}:{SRV}:rw",
-        ]
-        if name != "gateway":
-            binds.append(f"{volume}:{DATA_DIR}:rw")
-        host_config = client.api.create_host_config(
-            network_mode="host", binds=binds, tmpfs={"/run": "", "/tmp": ""},
-            restart_policy={"Name": "no"},
+        hop = hosts[name]
+        root = host_files(
+            name, hop.ssh, run_dir, ssh_dir,
+            service=_service_argv(name, config),
+            livez=f"http://{hop.listen}/livez" if hop.listen else None,
+            restart_delay=config.restart_delay,
         )  # fmt: skip
-        created = client.api.create_container(
-            image,
-            # tini (Docker's own docker-init, from /usr) as PID 1 reaps orphans, as init does
-            # on a VM: a guard that ended leaves no zombie behind
-            command=[
-                *("/usr/bin/docker-init", "--", sys.executable),
-                *("-m", "wardehr.supervisor", "--plan", f"{SRV}/plan.json"),
-            ],
-            name=f"{config.project}-{name}",
-            hostname=name,
-            labels={
-                HOST_LABEL: name,
-                COMPOSE_PROJECT: config.project,
-                COMPOSE_SERVICE: name,
-                TARGET_LABEL: loaded.spec.name,
-            },
-            environment={"PYTHONUNBUFFERED": "1", "HOME": "/root"},
-            working_dir="/root",
-            stop_signal="SIGTERM",
-            host_config=host_config,
-        )
-        client.api.start(created["Id"])
+        created = start_host(
+            client, image, name, root,
+            project=config.project, target=loaded.spec.name,
+            extra_binds=[] if name == "gateway" else [f"{volume}:{DATA_DIR}:rw"],
+        )  # fmt: skip
         if name == "database":
             _create_store(client, created["Id"], config)
     return _wait_healthy(loaded, timeout_s)
+
+
+def start_host(
+    client: Any,
+    image: str,
+    name: str,
+    root: Path,
+    *,
+    project: str,
+    target: str,
+    extra_binds: list[str] | None = None,
+) -> dict[str, Any]:
+    """One host: a container (own PID namespace, host network) labelled resildrill.host."""
+    binds = [
+        *host_binds(),
+        f"{root / 'etc' / 'ssh'}:/etc/ssh:ro",
+        f"{root / 'etc' / 'passwd'}:/etc/passwd:ro",
+        f"{root / 'etc' / 'group'}:/etc/group:ro",
+        f"{root / 'srv'}:{SRV}:rw",
+        *(extra_binds or []),
+    ]
+    host_config = client.api.create_host_config(
+        network_mode="host", binds=binds, tmpfs={"/run": "", "/tmp": ""},
+        restart_policy={"Name": "no"},
+    )  # fmt: skip
+    created: dict[str, Any] = client.api.create_container(
+        image,
+        # tini (Docker's own docker-init, from /usr) as PID 1 reaps orphans, as init does
+        # on a VM: a guard that ended leaves no zombie behind
+        command=[
+            *("/usr/bin/docker-init", "--", sys.executable),
+            *("-m", "wardehr.supervisor", "--plan", f"{SRV}/plan.json"),
+        ],
+        name=f"{project}-{name}",
+        hostname=name,
+        labels={
+            HOST_LABEL: name,
+            COMPOSE_PROJECT: project,
+            COMPOSE_SERVICE: name,
+            TARGET_LABEL: target,
+        },
+        environment={"PYTHONUNBUFFERED": "1", "HOME": "/root"},
+        working_dir="/root",
+        stop_signal="SIGTERM",
+        host_config=host_config,
+    )
+    client.api.start(created["Id"])
+    return created
 
 
 def _create_store(client: Any, container: str, config: HostsStackConfig) -> None:
@@ -404,7 +435,9 @@ def target_document(
             "user": "root",
             "key_file": f"{ssh}/id_ed25519",
             "known_hosts": f"{ssh}/known_hosts",
-            "min_free_disk_mib": 2,
+            # the database host's data filesystem is a 48 MiB scratch volume: a drill may
+            # fill it to the last byte; every other host keeps 2 MiB free whatever a drill says
+            "min_free_disk_mib": 0 if h == "database" else 2,
         }
         for h in ("gateway", "replica-a", "replica-b", "database")
     }

@@ -171,3 +171,96 @@ def report_of(reports: Path) -> dict[str, Any]:
 
 
 ENV = {**os.environ, "NO_COLOR": "1"}
+
+
+# --- an estate of bare hosts (sshd only) for fan-out ---------------------------------------
+
+
+@dataclass
+class BareHosts:
+    folder: Path
+    target: Path
+    project: str
+    names: list[str]
+
+    def container(self, host: str) -> str:
+        return f"{self.project}-{host}"
+
+    def sh(self, host: str, script: str) -> str:
+        out = subprocess.run(
+            ["docker", "exec", self.container(host), "/bin/sh", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+
+def up_bare_hosts(folder: Path, project: str, n: int) -> BareHosts:
+    """``n`` SSH hosts (containers running only sshd) and a target naming them all."""
+    import docker
+
+    from wardehr.docker_stack import ensure_image
+    from wardehr.hosts_stack import ensure_keys, host_files, start_host
+
+    names = [f"h{i:02d}" for i in range(1, n + 1)]
+    ssh = {h: f"127.0.0.1:{free_port()}" for h in names}
+    run_dir = folder / "run"
+    ssh_dir = ensure_keys(ssh, run_dir)
+    client = docker.from_env(timeout=60)
+    image = ensure_image(client)
+    for h in names:
+        root = host_files(h, ssh[h], run_dir, ssh_dir)
+        start_host(client, image, h, root, project=project, target=project)
+    doc = {
+        "apiVersion": "resildrill/v1",
+        "kind": "Target",
+        "name": project,
+        "environment": "test",
+        "run_dir": "run",
+        "hosts": {
+            h: {
+                "address": "127.0.0.1",
+                "port": int(ssh[h].rsplit(":", 1)[1]),
+                "user": "root",
+                "key_file": "run/ssh/id_ed25519",
+                "known_hosts": "run/ssh/known_hosts",
+            }
+            for h in names
+        },
+        "probes": [
+            {
+                "name": "first-host-ssh",
+                "role": "clinical",
+                "tcp": {"host": "127.0.0.1", "port": int(ssh[names[0]].rsplit(":", 1)[1])},
+            }
+        ],
+    }
+    target = write_yaml(folder / "target.yaml", doc)
+    for h in names:
+        addr, port = ssh[h].rsplit(":", 1)
+        ok = wait_for(lambda a=addr, p=int(port): _banner(a, p), 30, step=0.1)
+        assert ok is not None, f"host {h} never answered on {ssh[h]}"
+    return BareHosts(folder, target, project, names)
+
+
+def _banner(addr: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((addr, port), 1.0) as s:
+            s.settimeout(1.0)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def down_bare_hosts(hosts: BareHosts) -> None:
+    import docker
+
+    client = docker.from_env(timeout=60)
+    from wardehr.docker_stack import TARGET_LABEL
+
+    for c in client.api.containers(all=True, filters={"label": f"{TARGET_LABEL}={hosts.project}"}):
+        client.api.remove_container(c["Id"], force=True)

@@ -1,0 +1,66 @@
+"""The bundled estate and its example drills, as a user runs them: ``resildrill target up``
+on targets/ward-ehr-hosts (four SSH hosts), the drills from drills/, ``target down``.
+
+* remote-replica-freeze.yaml exits 0 on a healthy estate (the gateway fails over);
+* remote-database-disk-full.yaml exits 0 and shows what a full database disk does to
+  clinicians: writes fail during the fill, and only then; no acknowledged write is lost
+  (the integrity read-back is the EHR's own, not our counters).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.conftest import ROOT
+from tests.support.tiny import resildrill
+
+pytestmark = pytest.mark.timeout(300)
+TARGET = ROOT / "targets" / "ward-ehr-hosts" / "target.yaml"
+
+
+@pytest.fixture(scope="module")
+def estate() -> Iterator[Path]:
+    up = resildrill("target", "up", str(TARGET), timeout=120)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        yield TARGET
+    finally:
+        down = resildrill("target", "down", str(TARGET), timeout=120)
+        assert down.returncode == 0, down.stderr
+
+
+def _run(drill: str, out: Path) -> tuple[int, dict[str, object]]:
+    run = resildrill(
+        "run", str(ROOT / "drills" / drill), "--out", str(out), "--no-history", timeout=200
+    )
+    report = json.loads(next(out.glob("*/report.json")).read_text())
+    return run.returncode, report
+
+
+def test_remote_replica_freeze_passes(estate: Path, tmp_path: Path) -> None:
+    code, report = _run("remote-replica-freeze.yaml", tmp_path)
+    assert code == 0, report.get("reason")
+    [fault] = report["faults"]  # type: ignore[misc]
+    [host] = fault["remote"]["hosts"]
+    assert host["host"] == "replica-a" and host["injected_at_s"] is not None
+    assert fault["recovery"]["time_to_detect_s"] is not None  # the replica's SLO saw it
+
+
+def test_remote_database_disk_full(estate: Path, tmp_path: Path) -> None:
+    code, report = _run("remote-database-disk-full.yaml", tmp_path)
+    assert code == 0, report.get("reason")
+    drug = report["load"]["by_workflow"]["drug_round"]  # type: ignore[index]
+    assert drug["failed_actions"] > 0, drug  # writes failed while the disk was full
+    assert report["integrity"]["writes_lost"] == 0  # type: ignore[index]
+    [fault] = report["faults"]  # type: ignore[misc]
+    assert "removed" in fault["revert"]
+    series = report["timeline"]["series"]  # type: ignore[index]
+    failed = series["workflow.drug_round.failures"]["values"]
+    # failures only while the disk was full (a request in flight at the revert: 1 s margin)
+    start = int(fault["injected_at_s"] * 10)
+    end = int(fault["reverted_at_s"] * 10) + 10
+    outside = [(i / 10, v) for i, v in enumerate(failed) if (i < start or i > end) and v]
+    assert not outside, outside
