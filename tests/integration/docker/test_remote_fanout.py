@@ -56,7 +56,7 @@ def test_one_fault_on_twenty_hosts(hosts: BareHosts, tmp_path: Path) -> None:
             time.sleep(0.1)
 
     threading.Thread(target=watch_memory, daemon=True).start()
-    out, err = runner.communicate(timeout=240)
+    _out, err = runner.communicate(timeout=240)
     assert runner.returncode == 0, err
     report = json.loads(next((tmp_path / "r").glob("*/report.json")).read_text())
     remote = report["faults"][0]["remote"]
