@@ -314,11 +314,17 @@ class DrillRun:
     # -- the steps -----------------------------------------------------------------------
 
     def _steps(self) -> None:
-        for step in self.plan.steps:
+        steps = list(self.plan.steps)
+        while steps:
+            step = steps.pop(0)
             if self._stop_if(self._wait_until(step.at_s)):
                 return
             if step.action == "inject":
-                self._inject(self.by_id[step.ref])
+                group = [self.by_id[step.ref]]
+                # faults on remote hosts due at the same moment land together (in parallel)
+                while steps and steps[0].action == "inject" and steps[0].at_s == step.at_s:
+                    group.append(self.by_id[steps.pop(0).ref])
+                self._inject_all(group)
             elif step.action == "revert":
                 self._revert(self.by_id[step.ref])
             elif self._stop_if(self._manual(self.manual_steps[step.ref])):
@@ -455,8 +461,43 @@ class DrillRun:
 
     # -- injecting and reverting ---------------------------------------------------------
 
+    def _remote(self, fr: FaultRun) -> bool:
+        backend = self.registry.backend(fr.spec.kind)
+        hosts = getattr(backend, "remote_hosts", None)
+        return bool(hosts and hosts(fr.spec, self.ctx))
+
+    def _inject_all(self, group: list[FaultRun]) -> None:
+        """Inject faults due at the same moment: one after the other, except faults acting
+        on remote hosts, which are prepared and journalled in turn, then injected in
+        parallel (the report gives each host's time and the spread)."""
+        if len(group) == 1 or not all(self._remote(fr) for fr in group):
+            for fr in group:
+                self._inject(fr)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        ready = [(fr, *self._prepare_intent(fr)) for fr in group]
+        with ThreadPoolExecutor(max_workers=min(32, len(ready))) as pool:
+            calls = [
+                (fr, backend, pool.submit(self._call_inject, fr, backend, recipe))
+                for fr, backend, recipe in ready
+            ]
+            failures = []
+            for fr, backend, future in calls:
+                try:
+                    self._record_injected(fr, backend, *future.result())
+                except InjectionFailed as exc:
+                    failures.append(exc)
+        if failures:
+            raise failures[0]
+
     def _inject(self, fr: FaultRun) -> None:
         """Prepare, journal the intent (fsynced), act; stamped at the backend call."""
+        backend, recipe = self._prepare_intent(fr)
+        self._act_inject(fr, backend, recipe)
+
+    def _prepare_intent(self, fr: FaultRun) -> tuple[Any, dict[str, Any]]:
+        """Resolve the fault and journal the intent (fsynced) before anything acts."""
         backend = self.registry.backend(fr.spec.kind)
         if (self.run_dir / "FENCED").exists():
             raise InjectionFailed("fenced by the watchdog; nothing more is injected")
@@ -483,19 +524,34 @@ class DrillRun:
         self._mark("inject_requested", fr.spec.id)
         fr.timing["prepare_s"] = round(prepared - began, 4)
         fr.timing["journal_s"] = round(self.clock.monotonic() - prepared, 4)
-        self._act_inject(fr, backend, recipe)
+        return backend, recipe
 
     def _act_inject(self, fr: FaultRun, backend: Any, recipe: dict[str, Any]) -> None:
+        self._record_injected(fr, backend, *self._call_inject(fr, backend, recipe))
+
+    def _call_inject(
+        self, fr: FaultRun, backend: Any, recipe: dict[str, Any]
+    ) -> tuple[dict[str, Any] | Exception, float, float]:
+        """The backend's inject call alone (safe on a worker thread): (result, start, end)."""
         acting = self.clock.monotonic()
         try:
-            recipe = backend.inject(fr.spec, recipe, self.ctx)
+            result: dict[str, Any] | Exception = backend.inject(fr.spec, recipe, self.ctx)
         except Exception as exc:
-            fr.error = str(exc)
-            self.journal.append("inject_failed", fault_id=fr.spec.id, error=str(exc))
-            self._mark("inject_failed", fr.spec.id, str(exc))
-            raise InjectionFailed(f"fault {fr.spec.id}: {exc}") from exc
-        fr.injected_at_s = round(self.now_s(), 4)
-        fr.timing["inject_call_s"] = round(self.clock.monotonic() - acting, 4)
+            result = exc
+        return result, acting, self.clock.monotonic()
+
+    def _record_injected(
+        self, fr: FaultRun, backend: Any, result: dict[str, Any] | Exception, acting: float,
+        done: float,
+    ) -> None:  # fmt: skip
+        if isinstance(result, Exception):
+            fr.error = str(result)
+            self.journal.append("inject_failed", fault_id=fr.spec.id, error=str(result))
+            self._mark("inject_failed", fr.spec.id, str(result))
+            raise InjectionFailed(f"fault {fr.spec.id}: {result}") from result
+        recipe = result
+        fr.injected_at_s = round(done - self.t0, 4)
+        fr.timing["inject_call_s"] = round(done - acting, 4)
         fr.recipe = recipe
         self.parts.checkpoint("injected")
         self.journal.append("injected", fault_id=fr.spec.id, recipe=recipe)

@@ -76,3 +76,28 @@ def test_one_fault_on_twenty_hosts(hosts: BareHosts, tmp_path: Path) -> None:
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     (ROOT / "test-artifacts" / "remote-fanout.json").write_text(json.dumps(figures, indent=2))
     assert remote["injection_spread_s"] < 1.0, figures
+
+
+def test_faults_at_the_same_moment_land_together(hosts: BareHosts, tmp_path: Path) -> None:
+    """Two faults due at the same ``at`` on two hosts are injected in parallel: the hosts
+    acted closer together than one injection takes (one after the other, the second host
+    would act only after the first call returned)."""
+    faults = [
+        {"id": f"squeeze-{h}", "kind": "resource", "host": h, "at": "0s", "duration": "1s",
+         "memory": {"size": "96MiB"}}
+        for h in hosts.names[:2]
+    ]  # fmt: skip
+    doc = drill_doc("same-moment", faults)
+    doc["slos"] = [{"probe": "first-host-ssh", "expect": "success_rate >= 0.9"}]
+    drill = write_yaml(hosts.folder / "same-moment.yaml", doc)
+    run = subprocess.run(
+        [*cli_command(), "run", str(drill), "--out", str(tmp_path / "r"), "--no-history"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(next((tmp_path / "r").glob("*/report.json")).read_text())
+    acted = [f["remote"]["hosts"][0]["injected_at_s"] for f in report["faults"]]
+    calls = [f["timing"]["inject_call_s"] for f in report["faults"]]
+    assert abs(acted[0] - acted[1]) < min(calls), (acted, calls)
