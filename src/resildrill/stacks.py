@@ -48,6 +48,8 @@ class StackStatus:
     #: Set by ``up``: True when this call started the stack, False when it was already
     #: running (then a caller such as the demo must not stop what someone else started).
     started: bool | None = None
+    #: Where a user finds the stack's files, by label ("pidfiles", "logs" when None).
+    files: dict[str, Path] | None = None
 
     @property
     def running(self) -> bool:

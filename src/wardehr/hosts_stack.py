@@ -376,6 +376,10 @@ def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> Stac
     client = _client()
     existing = _containers(client, loaded.spec.name)
     out = StackStatus(loaded.spec.name, run_dir)
+    out.files = {
+        "ssh keys, known_hosts": run_dir / "ssh",
+        "each host's sshd config and logs": run_dir / "hosts",
+    }
     for name, hop in config.hosts().items():
         summary = existing.get(name)
         address = hop.listen or hop.ssh

@@ -63,8 +63,13 @@ def register(app: typer.Typer) -> None:
         if current.started is False:
             typer.echo("already running (left as it was)")
         _print_status(current)
-        typer.echo(f"pidfiles: {current.run_dir / 'pids'}")
-        typer.echo(f"logs:     {current.run_dir / 'logs'}")
+        files = current.files or {
+            "pidfiles": current.run_dir / "pids",
+            "logs": current.run_dir / "logs",
+        }
+        width = max(len(label) for label in files) + 1
+        for label, path in files.items():
+            typer.echo(f"{label + ':':<{width}} {path}")
 
     @target_app.command("down", help="Stop every process of the stack (idempotent).")
     def _down(target: TargetArg) -> None:

@@ -212,7 +212,16 @@ class HostSpec(Frozen):
         description="name to look the host key up under (as OpenSSH HostKeyAlias), e.g. "
         "when the connection goes through a proxy",
     )
-    sudo: bool = Field(default=False, description="run the guard with 'sudo -n'")
+    sudo: bool = Field(
+        default=False,
+        description="run the guard with 'sudo -n' (needs guard_path: a root-owned copy)",
+    )
+    guard_path: str | None = Field(
+        default=None,
+        pattern=r"^/[A-Za-z0-9_./-]+$",
+        description="a copy of the guard an administrator installed (root-owned with sudo); "
+        "checked by hash, never written by the runner",
+    )
     python: str = Field(default="python3", pattern=r"^[A-Za-z0-9_./-]+$")
     heartbeat_timeout: Duration = Field(
         default=5.0, description="the guard reverts by itself after this long without the runner"
@@ -233,6 +242,11 @@ class HostSpec(Frozen):
     def _one_key_source(self) -> HostSpec:
         if (self.key_file is None) == (not self.agent):
             raise ValueError("a host needs exactly one of 'key_file' or 'agent: true'")
+        if self.sudo and self.guard_path is None:
+            raise ValueError(
+                "sudo: true needs guard_path (a root-owned copy of the guard): a guard in the "
+                "user's home run with sudo would let that user become root"
+            )
         if self.heartbeat_timeout < 1.0:
             raise ValueError("heartbeat_timeout must be at least 1s")
         return self

@@ -219,5 +219,23 @@ class ResourceFaultBackend(RemoteHooks, BackendHooks):
     def self_heals(self, spec: FaultSpec, ctx: FaultContext) -> bool:
         return False
 
+    def plan_table(self, spec: FaultSpec, ctx: FaultContext, offset_s: float) -> list[str]:
+        """What ``resildrill plan`` says the fault does, and where."""
+        assert isinstance(spec, ResourceFaultSpec)
+        if spec.cpu is not None:
+            what = f"{spec.cpu.cores} busy process(es)"
+        elif spec.memory is not None:
+            size = spec.memory.size
+            what = (
+                f"hold {size:g} MiB"
+                if size is not None
+                else f"hold {spec.memory.percent:g}% of RAM"
+            )
+        else:
+            assert spec.disk is not None
+            what = f"fill {spec.disk.path} to {spec.disk.fill_to:g}%"
+        where = ", ".join(spec.host_names())
+        return [f"{spec.id}: {what} on {where}, through each host's guard"]
+
     def undo_hint(self, recipe: Recipe) -> str:
         return "resildrill rollback (the hosts' guards undo it from their journals)"

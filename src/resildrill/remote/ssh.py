@@ -38,6 +38,8 @@ def guard_source() -> bytes:
 
 
 GUARD_SHA256 = hashlib.sha256(guard_source()).hexdigest()
+#: Where this installation's guard is (to copy to a host by hand).
+GUARD_FILE = str(resources.files("resildrill.remote").joinpath("guard.py"))
 
 
 def quote_argv(argv: list[str]) -> str:
@@ -247,14 +249,20 @@ class HostLink:
     # -- the guard program ------------------------------------------------------------------
 
     def guard_path(self) -> str:
-        return f".cache/resildrill/guard-{GUARD_SHA256[:16]}.py"
+        return self.spec.guard_path or f".cache/resildrill/guard-{GUARD_SHA256[:16]}.py"
 
     def install_guard(self) -> str:
-        """Copy the guard (unless the right one is there) and check its hash on the host."""
+        """Copy the guard (unless the right one is there) and check its hash on the host; an
+        administrator's copy (``guard_path``) is only checked, never written."""
         path = self.guard_path()
         check = self.run([self.spec.python, "-c", _HASH_CHECK, path, GUARD_SHA256])
         if check.code == 0:
             return path
+        if self.spec.guard_path is not None:
+            raise ToolFailed(
+                f"{self.where}: {path} is not this version's guard (sha256 {GUARD_SHA256}); "
+                f"install it: sudo install -o root -g root -m 0644 {GUARD_FILE} {path}"
+            )
         if check.code == 127 or b"not found" in check.stderr:
             raise ToolFailed(
                 f"{self.where}: {self.spec.python} not found (the guard needs Python 3)"
