@@ -77,10 +77,26 @@ def same_process(pid: int, start: int) -> bool:
     return s is not None and s not in ("Z", "X") and start_time(pid) == start
 
 
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
 def _ancestors(pid: int) -> set[int]:
-    seen: set[int] = set()
+    """This guard's own chain, never a fault's target: itself, its relay and shell, and the
+    sshd processes that carry its channel, up to the SSH server's listener (and PID 1).
+    What started that listener (systemd, a supervisor) is not ours and may be acted on: a
+    frozen supervisor does not stop the sshd it started."""
+    seen: set[int] = {1}
     parent: int | None = pid
+    in_sshd = False
     while parent is not None and parent > 1 and parent not in seen:
+        is_sshd = _comm(parent) == "sshd"
+        if in_sshd and not is_sshd:
+            break  # above the SSH server: not part of our channel
+        in_sshd = in_sshd or is_sshd
         seen.add(parent)
         fields = _stat(parent)
         parent = None if fields is None else int(fields[1])
@@ -177,7 +193,9 @@ def select_processes(locator: dict[str, Any], scope: str = "process") -> dict[st
         st = start_time(pid)
         if pid in own or st is None or state(pid) in ("Z", "X"):
             continue
-        found.append({"pid": pid, "start_time": st, "cmdline": cmdline(pid)})
+        fields = _stat(pid)
+        ppid = int(fields[1]) if fields else None
+        found.append({"pid": pid, "start_time": st, "cmdline": cmdline(pid), "ppid": ppid})
         if scope == "tree":
             for child in descendants(pid):
                 cst = start_time(child)
@@ -291,6 +309,20 @@ def apply_fault(req: dict[str, Any], run: str) -> dict[str, Any]:
         hit = _signal_each(processes, sig)  # parents first: no new child escapes a freeze
         undo = {"kind": "cont", "processes": processes} if req["signal"] == "STOP" else None
         return {"undo": undo, "signalled": hit}
+    if action == "throttle":
+        # the duty cycle itself is run by the guard's loop (Guard.cycle), here on the host
+        return {"undo": {"kind": "cont", "processes": req["processes"]}}
+    if action == "hold":
+        # a server shut down by heat stays down: its supervisor is frozen first (a stopped
+        # parent restarts nothing), then the server is signalled; undone by resuming it
+        parents = req.get("parents") or []
+        frozen = _signal_each(parents, signal.SIGSTOP)
+        sig = signal.SIGKILL if req["signal"] == "KILL" else signal.SIGTERM
+        hit = _signal_each(req["processes"], sig)
+        _signal_each(
+            req["processes"], signal.SIGCONT
+        )  # a stopped process acts on TERM once continued
+        return {"undo": {"kind": "cont", "processes": parents}, "signalled": hit, "frozen": frozen}
     if action == "cpu":
         hogs = [_spawn(_CPU_HOG) for _ in range(int(req["cores"]))]
         return {"undo": {"kind": "kill", "processes": hogs}, "pids": [h["pid"] for h in hogs]}
@@ -423,6 +455,7 @@ class Guard:
         self.journal = HostJournal(state_dir, run)
         self.timeout = heartbeat_timeout
         self.applied: dict[str, dict[str, Any]] = {}  # fault -> {undo, expires}
+        self.cycles: dict[str, dict[str, Any]] = {}  # fault -> a throttle's duty cycle
         self.last_heard = time.monotonic()
         self.said_bye = False
         self.out_fd = -1
@@ -451,14 +484,25 @@ class Guard:
             for fault, entry in list(self.applied.items()):
                 if entry["expires"] is not None and now >= entry["expires"]:
                     self._revert(fault, "the guard: fault reached its maximum lifetime")
+            self._cycle(time.monotonic())
         self.revert_all(f"the guard: {why}")
         self.journal.append("guard_ended", why=why)
+
+    def _cycle(self, now: float) -> None:
+        """Throttles: stopped for ``stop_fraction`` of every ``period_s``, on the host's clock."""
+        for cycle in self.cycles.values():
+            phase = ((now - cycle["since"]) % cycle["period_s"]) / cycle["period_s"]
+            stop = phase < cycle["stop_fraction"]
+            if stop != cycle["stopped"]:
+                _signal_each(cycle["processes"], signal.SIGSTOP if stop else signal.SIGCONT)
+                cycle["stopped"] = stop
 
     def revert_all(self, by: str) -> None:
         for fault in reversed(list(self.applied)):
             self._revert(fault, by)
 
     def _revert(self, fault: str, by: str) -> dict[str, Any]:
+        self.cycles.pop(fault, None)  # a throttle stops cycling before it is continued
         entry = self.applied.pop(fault, None)
         if entry is None:
             return {"detail": "nothing applied", "by": by}
@@ -513,6 +557,10 @@ class Guard:
             elif req["action"] == "signal" and req["signal"] == "STOP":
                 undo = {"kind": "cont", "processes": req["processes"]}
                 self.journal.append("applying", fault=fault, undo=undo)
+            elif req["action"] in ("throttle", "hold"):
+                key = "processes" if req["action"] == "throttle" else "parents"
+                undo = {"kind": "cont", "processes": req.get(key) or []}
+                self.journal.append("applying", fault=fault, undo=undo)
             result = apply_fault(req, self.run)
             lifetime = req.get("lifetime_s")
             applied_at = time.monotonic()
@@ -522,6 +570,15 @@ class Guard:
                     "undo": result["undo"],
                     "expires": None if lifetime is None else applied_at + float(lifetime),
                 }
+            if req["action"] == "throttle":
+                self.cycles[fault] = {
+                    "processes": req["processes"],
+                    "period_s": float(req["period_s"]),
+                    "stop_fraction": float(req["stop_fraction"]),
+                    "since": applied_at,
+                    "stopped": False,
+                }
+                self._cycle(applied_at)  # starts with a stop: the throttle acts at once
             return {**result, "at": applied_at}
         if op == "revert":
             return self._revert(str(req["fault"]), "the runner")

@@ -64,3 +64,22 @@ def test_remote_database_disk_full(estate: Path, tmp_path: Path) -> None:
     end = int(fault["reverted_at_s"] * 10) + 10
     outside = [(i / 10, v) for i, v in enumerate(failed) if (i < start or i > end) and v]
     assert not outside, outside
+
+
+def test_remote_rack_heat_two_hosts_in_sequence(estate: Path, tmp_path: Path) -> None:
+    """Two hosts of a rack shut down in sequence (each held off by its guard freezing the
+    host's supervisor), an outage only while both are off, both back after cooling."""
+    code, report = _run("remote-rack-heat.yaml", tmp_path)
+    assert code == 0, report.get("reason")
+    [fault] = report["faults"]  # type: ignore[misc]
+    acts = fault["actions"]
+    downs = [a for a in acts if a.get("action") == "shutdown"]
+    ups = [a for a in acts if a.get("action") == "up"]
+    assert [a["server"] for a in downs] == ["replica-a", "replica-b"], acts
+    assert all("supervisor" in a["detail"] and "frozen" in a["detail"] for a in downs), downs
+    assert sorted(a["server"] for a in ups) == ["replica-a", "replica-b"], acts
+    # clinicians lost the EHR only while both replicas were off (from the second shutdown
+    # until the first host back answered), within a second of the gateway's health checks
+    both_off = min(a["at_s"] for a in ups) - downs[1]["at_s"]
+    outage = report["summary"]["outage_s"]  # type: ignore[index]
+    assert abs(outage - both_off) < 1.5, (outage, both_off)

@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
 from resildrill.errors import InjectionFailed
 from resildrill.faults.base import Backend, BackendHooks, FaultContext, Recipe
+from resildrill.faults.heat import remote as remote_heat
 from resildrill.faults.heat.model import (
     OFF_STATES,
     THROTTLED_STATES,
@@ -58,6 +59,7 @@ from resildrill.faults.process import (
     proc_state,
     run_restart_command,
 )
+from resildrill.remote.hooks import RemoteHooks
 
 
 def _signal(pid: int, start_time: int, sig: int) -> bool:
@@ -203,7 +205,7 @@ def _delegate_apply(
     return "; ".join(notes) or "nothing to change"
 
 
-class HeatFaultBackend(BackendHooks):
+class HeatFaultBackend(RemoteHooks, BackendHooks):
     """Fault kind ``heat``: FaultBackend + AdvancingFault over local processes."""
 
     kind: ClassVar[str] = "heat"
@@ -261,6 +263,10 @@ class HeatFaultBackend(BackendHooks):
             if service.process is None:
                 problems.append(f"server {name!r} has no 'process' locator")
                 continue
+            if service.host is not None:  # a host of the estate in the hot room
+                goes_off = any(e.state in OFF_STATES for e in schedule.server_events(name))
+                problems += remote_heat.problems(name, service, goes_off, ctx)
+                continue
             pids = find_processes(service.process, ctx.run_dir)
             if len(pids) != service.process.count:
                 problems.append(
@@ -293,17 +299,27 @@ class HeatFaultBackend(BackendHooks):
 
     # Network gear needs the target's Toxiproxy for the whole drill: whatever the network
     # backend does for a run (start the embedded server), heat asks it to do too.
+    def remote_hosts(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
+        """Hosts of the estate in the hot room (servers that are services with ``host:``)."""
+        heat = self._spec(spec)
+        hosts = [ctx.target.services[n].host for n in heat.servers if n in ctx.target.services]
+        return sorted({h for h in hosts if h})
+
     def setup_run(self, ctx: FaultContext, run_dir: Path) -> list[dict[str, Any]]:
-        """The network backend's run set-up, when the target has a Toxiproxy section."""
+        """The guards on remote servers' hosts; the network backend's run set-up, when the
+        target has a Toxiproxy section."""
+        records = RemoteHooks.setup_run(self, ctx, run_dir)
         if ctx.target.toxiproxy is None:
-            return []
-        return _delegate_backend("network").setup_run(ctx, run_dir)
+            return records
+        return records + _delegate_backend("network").setup_run(ctx, run_dir)
 
     def teardown_run(self, ctx: FaultContext, run_dir: Path) -> list[str]:
-        """The network backend's run tear-down (it checks every proxied hop)."""
+        """The guards' hand-off; the network backend's run tear-down (it checks every
+        proxied hop)."""
+        notes = RemoteHooks.teardown_run(self, ctx, run_dir)
         if ctx.target.toxiproxy is None:
-            return []
-        return _delegate_backend("network").teardown_run(ctx, run_dir)
+            return notes
+        return notes + _delegate_backend("network").teardown_run(ctx, run_dir)
 
     def warnings(self, spec: FaultSpec, ctx: FaultContext) -> list[str]:
         """Non-fatal notes for ``plan``/``validate``: scaled intervals shorter than restarts."""
@@ -365,6 +381,9 @@ class HeatFaultBackend(BackendHooks):
                 continue
             service = ctx.target.services[name]
             assert service.process is not None
+            if service.host is not None:
+                servers[name] = remote_heat.prepare(name, service, ctx)
+                continue
             pids = find_processes(service.process, base_dir)
             entries = [e for e in (_proc_entry(p) for p in pids) if e is not None]
             if len(entries) != len(pids):
@@ -418,6 +437,8 @@ class HeatFaultBackend(BackendHooks):
         # Nothing happens at the instant of injection: cooling is lost at model time
         # ``cooling_lost_at`` and every change is applied by advance() on the runner's tick.
         for name, srv in recipe["servers"].items():
+            if srv["mode"] == "remote":
+                continue  # checked on the host by the guard, before every signal
             for p in srv["pids"]:
                 if not is_same_process(p["pid"], p["start_time"]):
                     raise InjectionFailed(f"server {name!r}: pid {p['pid']} is no longer its own")
@@ -486,6 +507,8 @@ class HeatFaultBackend(BackendHooks):
             action["action"] = "restart" if event.action == "restart" else str(event.state)
             action["detail"] = _delegate_apply(heat, name, srv, str(event.state), ctx)
             return action
+        if srv["mode"] == "remote":
+            return self._apply_remote(action, event, prev, heat, name, srv, elapsed_s)
         if event.action == "restart":
             srv["restarts"] = srv.get("restarts", 0) + 1
             action["action"] = "restart"
@@ -513,6 +536,36 @@ class HeatFaultBackend(BackendHooks):
         else:
             action["action"] = "unthrottle"
             action["detail"] = "resumed: " + self._resume(srv)
+        return action
+
+    @staticmethod
+    def _apply_remote(
+        action: dict[str, Any],
+        event: HeatEvent,
+        prev: str,
+        heat: HeatFaultSpec,
+        name: str,
+        srv: dict[str, Any],
+        elapsed_s: float,
+    ) -> dict[str, Any]:
+        """A host in the hot room: the same states, played by the host's guard."""
+        if event.action == "restart":
+            srv["restarts"] = srv.get("restarts", 0) + 1
+            action["action"] = "restart"
+            action["detail"] = remote_heat.restart(heat, name, srv, elapsed_s)
+        elif event.state in ("shutdown", "power-off"):
+            action["action"] = event.state
+            action["detail"] = remote_heat.stop(heat, name, srv, event.state == "power-off")
+            action["relapse"] = bool(srv.get("restarts", 0))
+        elif event.state == "lost":
+            action["action"] = "lost"
+            action["detail"] = "hardware lost: stays off until the fault ends (manual repair)"
+        elif event.state in THROTTLED_STATES:
+            action["action"] = "throttle" if prev not in THROTTLED_STATES else event.state
+            action["detail"] = remote_heat.throttle(heat, name, srv)
+        else:
+            action["action"] = "unthrottle"
+            action["detail"] = remote_heat.unthrottle(heat, name, srv)
         return action
 
     def _resume(self, srv: dict[str, Any]) -> str:
@@ -570,6 +623,9 @@ class HeatFaultBackend(BackendHooks):
         """Observe restarts, keep held servers down, and re-freeze supervisors when done."""
         actions: list[dict[str, Any]] = []
         for name, srv in rec["servers"].items():
+            if srv["mode"] == "remote":
+                actions += remote_heat.tend(name, srv, elapsed_s)
+                continue
             if srv["awaiting_up"]:
                 live = self._live(rec, srv)
                 shut = {p["pid"] for p in srv["shut"]}
@@ -624,6 +680,8 @@ class HeatFaultBackend(BackendHooks):
         period = float(rec["throttle"]["period_s"])
         fraction = float(rec["throttle"]["stop_fraction"])
         for srv in rec["servers"].values():
+            if srv["mode"] == "remote":
+                continue  # its guard runs the duty cycle on the host
             if srv["state"] not in THROTTLED_STATES or srv["awaiting_up"]:
                 continue
             phase = ((elapsed_s - float(srv.get("throttle_since") or 0.0)) % period) / period
@@ -657,6 +715,9 @@ class HeatFaultBackend(BackendHooks):
             if _signal(sup["pid"], sup["start_time"], signal.SIGCONT) and sup.get("frozen"):
                 done.append(f"supervisor {sup['pid']} resumed")
         for name, srv in recipe["servers"].items():
+            if srv["mode"] == "remote":
+                done += remote_heat.revert(name, srv)
+                continue
             for p in self._stoppable(recipe, srv):
                 if proc_state(p["pid"]) == "T" and _signal(
                     p["pid"], p["start_time"], signal.SIGCONT
@@ -677,6 +738,10 @@ class HeatFaultBackend(BackendHooks):
             if is_same_process(sup["pid"], sup["start_time"]) and proc_state(sup["pid"]) == "T":
                 return True
         for srv in recipe["servers"].values():
+            if srv["mode"] == "remote":
+                if remote_heat.is_injected(srv):
+                    return True
+                continue
             for p in self._stoppable(recipe, srv):
                 if is_same_process(p["pid"], p["start_time"]) and proc_state(p["pid"]) == "T":
                     return True
@@ -708,6 +773,11 @@ class HeatFaultBackend(BackendHooks):
 
     def undo_hint(self, recipe: Recipe) -> str:
         pids = [str(s["pid"]) for s in recipe["supervisors"].values()]
+        remote = [
+            remote_heat.undo_hint(s) for s in recipe["servers"].values() if s["mode"] == "remote"
+        ]
+        if remote:
+            return "; ".join(dict.fromkeys(remote))
         for srv in recipe["servers"].values():
             pids += [str(p["pid"]) for p in [*srv["pids"], *srv["touched"]]]
         hint = f"kill -CONT {' '.join(dict.fromkeys(pids))}" if pids else ""
