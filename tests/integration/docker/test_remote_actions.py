@@ -178,21 +178,37 @@ def test_memory_hog_on_host(estate: Estate) -> None:
 
 
 def test_disk_fill_respects_floor_and_reverts(estate: Estate) -> None:
+    """From replica-a's host (floor: min_free_disk_mib 2) the store's filesystem is filled
+    to the floor and no further, though the drill asks for 100%."""
     before = estate.df_used_pct("database", "/var/lib/wardehr")
+    d = Driver(
+        estate,
+        _fault(
+            kind="resource", host="replica-a", disk={"path": "/var/lib/wardehr", "fill_to": "100%"}
+        ),
+    )
+    assert d.preflight() == []
+    d.inject()
+    free_kib = int(estate.sh("database", "df -P /var/lib/wardehr | tail -1").split()[3])
+    assert 1900 <= free_kib <= 2300, free_kib
+    assert estate.df_used_pct("database", "/var/lib/wardehr") > 90
+    d.revert()
+    assert abs(estate.df_used_pct("database", "/var/lib/wardehr") - before) < 2
+    d.done()
+
+
+def test_disk_fill_to_the_last_byte_where_the_floor_is_zero(estate: Estate) -> None:
     d = Driver(
         estate,
         _fault(
             kind="resource", host="database", disk={"path": "/var/lib/wardehr", "fill_to": "100%"}
         ),
     )
-    assert d.preflight() == []
     d.inject()
     free_kib = int(estate.sh("database", "df -P /var/lib/wardehr | tail -1").split()[3])
-    # filled to the host's floor (min_free_disk_mib: 2), never past it
-    assert 1900 <= free_kib <= 2300, free_kib
-    assert estate.df_used_pct("database", "/var/lib/wardehr") > 90
+    assert free_kib < 100, free_kib
     d.revert()
-    assert abs(estate.df_used_pct("database", "/var/lib/wardehr") - before) < 2
+    assert int(estate.sh("database", "df -P /var/lib/wardehr | tail -1").split()[3]) > 20000
     d.done()
 
 

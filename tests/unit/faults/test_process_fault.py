@@ -25,7 +25,6 @@ from resildrill.faults.process import (
     descendants,
     find_processes,
     proc_cmdline,
-    proc_start_time,
     proc_state,
 )
 
@@ -52,10 +51,12 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def start(procs: list[subprocess.Popen[bytes]], cmd: list[str]) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` and wait until the child runs it: Popen returns after the fork, and
+    until the exec the child still carries this process's command line (seen under load)."""
     p = subprocess.Popen(cmd)
     procs.append(p)
-    deadline = time.monotonic() + 5
-    while proc_start_time(p.pid) is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10
+    while proc_cmdline(p.pid) != " ".join(cmd) and time.monotonic() < deadline:
         time.sleep(0.01)
     return p
 
