@@ -286,3 +286,36 @@ def _cpu_ticks(estate: Estate, pid: int, after: float) -> int:
     first = ticks()
     time.sleep(after)
     return ticks() - first
+
+
+def test_kill_with_restart_command_on_the_host(estate: Estate) -> None:
+    """recovery: restart on a remote service: the command runs on the host (argv, detached),
+    and the inspector finds a new process answering the locator there."""
+    import yaml
+
+    tag = f"{uuid.uuid4().int % 100000}.75"
+    estate.sh("replica-b", f"nohup sleep {tag} >/dev/null 2>&1 &")
+    wait_for(lambda: bool(estate.pids_matching("replica-b", f"sleep {tag}")), 5)
+    [first] = estate.pids_matching("replica-b", f"sleep {tag}")
+    doc = yaml.safe_load(estate.target.read_text())
+    doc["services"]["probe"] = {
+        "host": "replica-b",
+        "process": {"match": f"sleep {tag}"},
+        "recovery": "restart",
+        "restart": {"command": ["/usr/bin/nohup", "sleep", tag], "cwd": "/tmp"},
+    }
+    estate.target.write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        d = Driver(estate, {"id": "f", "at": "0s", "kind": "process", "service": "probe",
+                            "action": "kill"})  # fmt: skip
+        recipe = d.inject()
+        assert wait_for(lambda: estate.state_of("replica-b", first) is None, 5) is not None
+        assert d.backend.is_injected(recipe)  # the drill owes it a restart
+        assert "ran restart command on host 'replica-b'" in d.revert()
+        assert wait_for(lambda: bool(estate.pids_matching("replica-b", f"sleep {tag}")), 5)
+        [second] = estate.pids_matching("replica-b", f"sleep {tag}")
+        assert second != first and not d.backend.is_injected(recipe)
+        d.done()
+    finally:
+        estate.sh("replica-b", f"pkill -f '[s]leep {tag}' || true")
+        _restore_target(estate)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from remote_support import Estate, poller, read_poll
 from tests.conftest import ROOT
 from tests.support.tiny import resildrill
 
@@ -32,7 +34,7 @@ def estate() -> Iterator[Path]:
         assert down.returncode == 0, down.stderr
 
 
-def _run(drill: str, out: Path) -> tuple[int, dict[str, object]]:
+def _run(drill: str, out: Path) -> tuple[int, dict[str, Any]]:
     run = resildrill(
         "run", str(ROOT / "drills" / drill), "--out", str(out), "--no-history", timeout=200
     )
@@ -68,8 +70,26 @@ def test_remote_database_disk_full(estate: Path, tmp_path: Path) -> None:
 
 def test_remote_rack_heat_two_hosts_in_sequence(estate: Path, tmp_path: Path) -> None:
     """Two hosts of a rack shut down in sequence (each held off by its guard freezing the
-    host's supervisor), an outage only while both are off, both back after cooling."""
-    code, report = _run("remote-rack-heat.yaml", tmp_path)
+    host's supervisor), an outage only while both are off, both back after cooling. Inside
+    replica-a's host a poller sees the throttle (the replica stopped and running in turn),
+    the shutdown (supervisor stopped, replica gone) and the restart."""
+    host = Estate(tmp_path, TARGET, "ward-ehr-hosts", {})
+    snippet = (
+        "r=$(cut -d' ' -f3 /proc/$(cut -d' ' -f1 /srv/host/replica-a.pid)/stat 2>/dev/null);"
+        "s=$(cut -d' ' -f3 /proc/$(cut -d' ' -f1 /srv/host/supervisor.pid)/stat 2>/dev/null);"
+        'echo "${r:-gone}" "${s:-gone}"'
+    )
+    watch = poller(host, "replica-a", snippet, tmp_path / "poll")
+    try:
+        code, report = _run("remote-rack-heat.yaml", tmp_path / "r")
+    finally:
+        watch.terminate()
+        watch.wait(timeout=10)
+    seen = [tuple(v.split()) for _, v in read_poll(tmp_path / "poll") if len(v.split()) == 2]
+    replica_states = [r for r, _ in seen]
+    assert "T" in replica_states, "never throttled (stopped) on the host"
+    assert any(sup == "T" and r in ("gone", "Z") for r, sup in seen), "never held off"
+    assert seen[-1][0] in ("S", "R") and seen[-1][1] in ("S", "R"), seen[-1]
     assert code == 0, report.get("reason")
     [fault] = report["faults"]  # type: ignore[misc]
     acts = fault["actions"]

@@ -192,3 +192,23 @@ def test_argv_quoting_keeps_shell_syntax_literal() -> None:
     line = quote_argv(["echo", "$(touch x)", "a; b", "c\nd", "'q'"])
     out = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, check=True)
     assert out.stdout == "$(touch x) a; b c\nd 'q'\n"
+
+
+def test_memory_hog_by_share_of_ram(tmp_path: Path) -> None:
+    s = Served(tmp_path, "r7", 30)
+    answer = s.call("apply", fault="m", action="memory", percent=0.1)  # 0.1% of this RAM
+    total_kib = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal:")
+    )
+    [pid] = answer["pids"]
+    rss_kib = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
+    assert rss_kib >= total_kib * 0.001 * 0.9, (rss_kib, total_kib)
+    s.call("revert", fault="m")
+    assert g.state(pid) is None
+    s.close_channel()
