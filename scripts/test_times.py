@@ -14,6 +14,8 @@ from collections import defaultdict
 
 #: (substring of the test's classname, area) in order; the first match wins.
 AREAS = [
+    ("test_remote_", "remote hosts (issue 13)"),
+    ("unit.remote", "remote hosts (issue 13)"),
     ("journal_trust", "security (issue 19)"),
     ("pidfile_identity", "security (issue 19)"),
     ("foreign_target", "foreign systems (issue 14)"),
