@@ -110,12 +110,30 @@ class TcpCheck(Frozen):
     port: int = Field(ge=1, le=65535)
 
 
+class MllpCheck(Frozen):
+    """An HL7 v2 message over MLLP; success is an accepting ACK (AA or CA) for *it* within
+    the probe's timeout (matched by MSA-2)."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    mode: Literal["original", "enhanced"] = Field(
+        default="original", description="original: AA accepts; enhanced: CA accepts"
+    )
+    message: Literal["adt_a08", "oru_r01"] = Field(
+        default="adt_a08",
+        description="what is sent: an ADT^A08 update or an ORU^R01 result, for a synthetic "
+        "probe patient",
+    )
+    receiver: str = Field(default="EHR^WARD", description="MSH-5^MSH-6 of the messages")
+
+
 class ProbeSpec(Frozen):
     """A health probe sampled at a fixed cadence on the monotonic clock."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     http: HttpCheck | None = None
     tcp: TcpCheck | None = None
+    mllp: MllpCheck | None = None
     role: Literal["clinical", "component"] = Field(
         default="component",
         description="clinical: the user-facing entry point; its failures count as outage",
@@ -126,8 +144,8 @@ class ProbeSpec(Frozen):
 
     @model_validator(mode="after")
     def _exactly_one_check(self) -> ProbeSpec:
-        if (self.http is None) == (self.tcp is None):
-            raise ValueError("a probe needs exactly one of 'http' or 'tcp'")
+        if sum(c is not None for c in (self.http, self.tcp, self.mllp)) != 1:
+            raise ValueError("a probe needs exactly one of 'http', 'tcp' or 'mllp'")
         return self
 
 

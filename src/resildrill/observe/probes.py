@@ -13,6 +13,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from resildrill.drill.model import ProbeSpec
@@ -36,6 +37,7 @@ class Probe:
         self.spec = spec
         self.name = spec.name
         self._ssl: ssl.SSLContext | None = None
+        self._factory: Any = None  # HL7 messages with this probe's own control ids
         if spec.http is not None:
             parts = urlsplit(spec.http.url)
             self._scheme = parts.scheme
@@ -63,6 +65,8 @@ class Probe:
             if self.spec.tcp is not None:
                 with socket.create_connection((self.spec.tcp.host, self.spec.tcp.port), timeout):
                     ok = True
+            elif self.spec.mllp is not None:
+                ok, error = self._mllp(timeout)
             else:
                 ok, error = self._http(timeout)
         except (OSError, http.client.HTTPException) as exc:
@@ -71,6 +75,35 @@ class Probe:
         if ok and latency > timeout:
             ok, error = False, f"slower than timeout ({latency * 1000:.0f} ms)"
         return Sample(self.name, start, ok, latency, error)
+
+    def _mllp(self, timeout: float) -> tuple[bool, str | None]:
+        """One message on a fresh connection; ok only for an accepting ACK to it."""
+        from resildrill.hl7.messages import Patient, Result
+
+        spec = self.spec.mllp
+        assert spec is not None
+        if self._factory is None:
+            from resildrill.hl7.messages import MessageFactory
+
+            self._factory = MessageFactory(f"probe-{self.name}-{os.getpid()}")
+        app, _, facility = spec.receiver.partition("^")
+        receiver = (app, facility)
+        patient = Patient("PROBE0001", "Probe", "Synthetic")
+        if spec.message == "oru_r01":
+            result = Result("8867-4", "Heart rate", "72", "/min")
+            message, cid = self._factory.oru(patient, [result], receiver=receiver, mode=spec.mode)
+        else:
+            message, cid = self._factory.adt("A08", patient, receiver=receiver, mode=spec.mode)
+        from resildrill.hl7.mllp import MllpClient
+
+        client = MllpClient(spec.host, spec.port, timeout_s=timeout)
+        try:
+            answer = client.send(message, cid)
+        finally:
+            client.close()
+        if answer.accepted:
+            return True, None
+        return False, f"{answer.verdict} {answer.code or ''} {answer.detail}".strip()
 
     def _http(self, timeout: float) -> tuple[bool, str | None]:
         assert self.spec.http is not None
