@@ -306,6 +306,7 @@ def build_app(name: str, store: Store, population: list[Resource] | None) -> web
     """The aiohttp application of one replica."""
     replica = Replica(name, store, population)
     app = web.Application(middlewares=[replica.errors], client_max_size=1024 * 1024)
+    app["replica"] = replica
     app.router.add_get("/healthz", replica.healthz)
     app.router.add_get("/livez", replica.livez)
     app.router.add_get("/_admin/store", replica.store_settings)
@@ -336,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed the population if empty")
     parser.add_argument("--beds-per-ward", type=int, default=12)
     parser.add_argument("--pidfile", default=None)
+    parser.add_argument(
+        "--mllp-listen", default=None, help="host:port for HL7 v2 over MLLP (results, ADT)"
+    )
     args = parser.parse_args(argv)
     setup_logging(args.name)
     population = (
@@ -345,7 +349,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     store = open_store(args.store, args.db)
     log.info("listening on %s, store %s", args.listen, args.store)
-    serve(build_app(args.name, store, population), args.listen, args.pidfile)
+    app = build_app(args.name, store, population)
+    on_started = None
+    if args.mllp_listen:
+        from wardehr import hl7_inbound
+
+        async def on_started() -> None:
+            replica: Replica = app["replica"]
+            inbound = hl7_inbound.Inbound(replica.store, replica.call)
+            app["mllp"] = await hl7_inbound.start(args.mllp_listen, inbound)
+            log.info("MLLP on %s", args.mllp_listen)
+
+    serve(app, args.listen, args.pidfile, on_started)
 
 
 if __name__ == "__main__":

@@ -67,10 +67,17 @@ def judge_ack(raw: bytes | str, sent_control_id: str) -> AckResult:
 
 
 def make_ack(message: str, code: str, *, sender: tuple[str, str], ack_id: str) -> str:
-    """The ACK a receiver sends for ``message`` (MSA-2 = its MSH-10)."""
-    parsed = hl7.parse(message.strip("\r"))
-    ack = parsed.create_ack(code, message_id=ack_id, application=sender[0], facility=sender[1])
-    return str(ack)
+    """The ACK a receiver sends for ``message`` (MSA-2 = its MSH-10). For a message too broken
+    to read, a bare ACK with an empty MSA-2 (it can be matched to nothing)."""
+    try:
+        parsed = hl7.parse(message.strip("\r"))
+        ack = parsed.create_ack(code, message_id=ack_id, application=sender[0], facility=sender[1])
+        return str(ack)
+    except Exception:  # unreadable: the refusal still has to be sent
+        from datetime import UTC, datetime
+
+        ts = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        return f"MSH|^~\\&|{sender[0]}|{sender[1]}|||{ts}||ACK|{ack_id}|P|2.5.1\rMSA|{code}|\r"
 
 
 def control_id_of(message: str) -> str:
