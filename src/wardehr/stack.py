@@ -82,10 +82,13 @@ class Hop(_Model):
 
     listen: str
     address: str | None = None
+    mllp: str | None = Field(
+        default=None, description="a replica's HL7 v2 inbound (MLLP), host:port to bind"
+    )
 
     @model_validator(mode="after")
     def _addresses(self) -> Hop:
-        for value in (self.listen, self.address):
+        for value in (self.listen, self.address, self.mllp):
             if value is not None:
                 parse_address(value)
         return self
@@ -105,6 +108,16 @@ class DatabaseSpec(_Model):
     data_dir: str = "pgdata"
 
 
+class EngineSpec(_Model):
+    """The interface engine (``wardehr.engine``): MLLP in from the lab, a durable queue, MLLP
+    out to a replica's inbound (``forward``: its address, or a proxy in front of it)."""
+
+    listen: str
+    forward: str
+    queue: str = Field(default="engine-queue.sqlite", description="relative to run_dir")
+    ack_timeout: Duration = 5.0
+
+
 class StackConfig(_Model):
     """The ``stack:`` settings of a ward EHR target."""
 
@@ -121,6 +134,7 @@ class StackConfig(_Model):
     gateway: Hop
     replicas: dict[str, Hop] = Field(min_length=1)
     database: DatabaseSpec = Field(default_factory=DatabaseSpec)
+    engine: EngineSpec | None = None
 
     @model_validator(mode="after")
     def _postgres_needs_listen(self) -> StackConfig:
@@ -177,7 +191,8 @@ class Layout:
     def services(self) -> list[str]:
         """Every service in start order (the supervisor last: it starts the others)."""
         names = ["database"] if self.config.store == "postgres" else []
-        return [*names, *self.config.replicas, "gateway", "supervisor"]
+        engine = ["engine"] if self.config.engine is not None else []
+        return [*names, *self.config.replicas, "gateway", *engine, "supervisor"]
 
 
 def _layout(target: LoadedTarget | str | Path) -> Layout:
@@ -285,6 +300,7 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
                     str(cfg.beds_per_ward),
                     "--pidfile",
                     str(lay.pidfile(name)),
+                    *(("--mllp-listen", hop.mllp) if hop.mllp else ()),
                 ],
                 "pidfile": str(lay.pidfile(name)),
                 "log": str(lay.log(name)),
@@ -316,6 +332,22 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
             "livez": f"http://{cfg.gateway.listen}/livez",
         }
     )
+    if cfg.engine is not None:
+        queue = Path(cfg.engine.queue)
+        children.append(
+            {
+                "name": "engine",
+                "argv": [
+                    *(py, "-m", "wardehr.engine", "--listen", cfg.engine.listen),
+                    *("--forward", cfg.engine.forward),
+                    *("--queue", str(queue if queue.is_absolute() else lay.run_dir / queue)),
+                    *("--ack-timeout", str(cfg.engine.ack_timeout)),
+                    *("--pidfile", str(lay.pidfile("engine"))),
+                ],
+                "pidfile": str(lay.pidfile("engine")),
+                "log": str(lay.log("engine")),
+            }
+        )
     return children
 
 
@@ -436,6 +468,9 @@ def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> Stac
         elif name == "database":
             address = cfg.database.address or cfg.database.listen
             assert address is not None
+            healthy, detail = _tcp_ok(address, timeout_s)
+        elif name == "engine" and cfg.engine is not None:
+            address = cfg.engine.listen
             healthy, detail = _tcp_ok(address, timeout_s)
         else:
             healthy = pid is not None
