@@ -21,6 +21,8 @@ LAYERS: dict[str, int] = {
     "outcome": 0,
     "drill.model": 0,
     "__version__": 0,
+    # the HL7 v2 wire format (framing, ACK meaning, messages): used by probes, load, engine
+    "hl7": 0,
     # the package's lazy exports name the library API by string only
     "__init__": 0,
     # leaf services: probes and buckets, the proxy server, report rendering, the fault and
@@ -32,6 +34,8 @@ LAYERS: dict[str, int] = {
     "stacks": 1,
     # registries and pure computations on measured data
     "plugins": 2,
+    # hosts of the estate over SSH: the guard, its channel, undo from a recipe
+    "remote": 2,
     "load": 2,
     "analysis": 2,
     "history": 2,
@@ -60,6 +64,9 @@ WARDEHR_MAY_USE = {
     "resildrill.drill.model",
     "resildrill.stacks",
     "resildrill.faults.docker_engine",
+    # the HL7 v2 wire format the engine and the EHR's inbound speak, as the drill's side does
+    "resildrill.hl7.ack",
+    "resildrill.hl7.mllp",
 }
 
 

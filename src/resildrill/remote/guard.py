@@ -14,9 +14,9 @@ process group, so it outlives the SSH session and sees the end of the channel as
 connection) undoes what any journal on this host still shows applied; every undo is
 idempotent and checked against the live system (/proc, the filesystem).
 
-This file is copied to the host alone and checked by hash: Python 3 standard library only,
-no import of resildrill. Protocol: one JSON object per line each way; a request carries an
-``id`` and ``op``, its answer the same ``id`` and ``ok``.
+This file is copied to the host alone and checked by hash: Python 3.8 or newer, standard
+library only, no import of resildrill. Protocol: one JSON object per line each way; a request
+carries an ``id`` and ``op``, its answer the same ``id`` and ``ok``.
 
     python3 guard.py serve --state DIR --run RUN_ID [--heartbeat-timeout 5]
     python3 guard.py rollback --state DIR [--run RUN_ID] [--fault ID]
@@ -259,7 +259,7 @@ def _signal_each(processes: list[dict[str, Any]], sig: int) -> list[int]:
             try:
                 os.kill(int(p["pid"]), sig)
                 hit.append(int(p["pid"]))
-            except ProcessLookupError:
+            except OSError:  # gone meanwhile, or not ours to signal: never fatal to the guard
                 pass
     return hit
 
@@ -294,7 +294,9 @@ def _fill(path: str, size: int) -> None:
         os.close(fd)
 
 
-def apply_fault(req: dict[str, Any], run: str) -> dict[str, Any]:
+def apply_fault(
+    req: dict[str, Any], run: str, spawned: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Act; returns the undo (what ``undo`` needs) and facts for the runner."""
     action = req["action"]
     if action == "signal":
@@ -323,8 +325,10 @@ def apply_fault(req: dict[str, Any], run: str) -> dict[str, Any]:
             req["processes"], signal.SIGCONT
         )  # a stopped process acts on TERM once continued
         return {"undo": {"kind": "cont", "processes": parents}, "signalled": hit, "frozen": frozen}
+    hogs = spawned if spawned is not None else []
     if action == "cpu":
-        hogs = [_spawn(_CPU_HOG) for _ in range(int(req["cores"]))]
+        for _ in range(int(req["cores"])):
+            hogs.append(_spawn(_CPU_HOG))
         return {"undo": {"kind": "kill", "processes": hogs}, "pids": [h["pid"] for h in hogs]}
     if action == "memory":
         if req.get("percent") is not None:
@@ -335,8 +339,9 @@ def apply_fault(req: dict[str, Any], run: str) -> dict[str, Any]:
             )
             req = {**req, "mib": int(total_kib / 1024 * float(req["percent"]) / 100)}
         mib = int(req["mib"])
-        hog = _spawn(_MEM_HOG, str(mib), wait_ready=True)
-        return {"undo": {"kind": "kill", "processes": [hog]}, "pids": [hog["pid"]], "mib": mib}
+        hogs.append(_spawn(_MEM_HOG, str(mib), wait_ready=True))
+        return {"undo": {"kind": "kill", "processes": hogs}, "pids": [h["pid"] for h in hogs],
+                "mib": mib}  # fmt: skip
     if action == "disk":
         directory = str(req["path"])
         plan = disk_plan(directory, float(req["fill_to_pct"]), float(req["floor_mib"]))
@@ -374,8 +379,13 @@ def undo_fault(undo: dict[str, Any] | None) -> str:
         for pid in hit:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)  # our own child: reap it, so it is gone, not a zombie
+        deadline = time.monotonic() + 2.0  # someone else's child (rollback): let it exit
+        while in_place(undo) and time.monotonic() < deadline:
+            time.sleep(0.01)
         return f"stopped {', '.join(map(str, hit))}" if hit else "nothing running"
     if undo["kind"] == "unlink":
+        if not os.path.basename(undo["path"]).startswith(FILL_PREFIX):
+            return f"refused: {undo['path']} is not a fill file of ours"
         try:
             size = os.stat(undo["path"]).st_size
             os.unlink(undo["path"])
@@ -385,17 +395,59 @@ def undo_fault(undo: dict[str, Any] | None) -> str:
     return "nothing to undo"
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _sudo_ids() -> tuple[int, int] | None:
+    """(uid, gid) of the user who ran the guard through sudo, or None without sudo."""
+    if os.geteuid() != 0 or "SUDO_UID" not in os.environ:
+        return None
+    return int(os.environ["SUDO_UID"]), int(os.environ.get("SUDO_GID", os.environ["SUDO_UID"]))
+
+
+def root_owned_problem(path: Path) -> str | None:
+    """Under sudo, the guard's state folder and every folder above it must be root's and
+    writable by nobody else: otherwise the SSH user could swap in a symlink and make root
+    write or delete where it chooses."""
+    if not path.is_absolute():
+        return f"state_dir {path} must be an absolute path under sudo (a root-owned folder)"
+    for part in [path, *path.parents]:
+        try:
+            st = part.stat()
+        except FileNotFoundError:
+            continue
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return f"state_dir {path}: {part} is not root-owned and closed to others"
+    return None
+
+
+def _drop_to(ids: tuple[int, int]) -> None:
+    """In the child, before exec: become the SSH user (Popen's user= needs Python 3.9)."""
+    os.setgroups([])
+    os.setgid(ids[1])
+    os.setuid(ids[0])
+
+
 def start_detached(argv: list[str], cwd: str | None, log: str | None) -> int:
-    """A restart command, in its own session (it is the service: no death signal)."""
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
+    """A restart command, in its own session (it is the service: no death signal). Under
+    sudo it runs as the SSH user, not root: a command needing root says so itself (its own
+    sudoers line), so the guard's rule never grants more than signals."""
+    ids = _sudo_ids()
+    out: Any = subprocess.DEVNULL
+    if log:
+        fd = os.open(
+            os.path.expanduser(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o600
+        )
+        out = os.fdopen(fd, "ab")
     try:
         proc = subprocess.Popen(
-            argv, cwd=cwd or None, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            argv, cwd=os.path.expanduser(cwd) if cwd else None, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            preexec_fn=(lambda: _drop_to(ids)) if ids else None,
         )  # fmt: skip
     finally:
         if log:
-            out.close()  # type: ignore[union-attr]
+            out.close()
     return proc.pid
 
 
@@ -408,7 +460,7 @@ class HostJournal:
     def __init__(self, state_dir: Path, run: str) -> None:
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = state_dir / f"{run}.jsonl"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o600)
 
     def append(self, record_type: str, **fields: Any) -> None:
         rec = {"t": record_type, "mono": time.monotonic(), "wall": time.time(), **fields}
@@ -461,18 +513,36 @@ class Guard:
         self.out_fd = -1
 
     def run_loop(self, in_fd: int, out_fd: int) -> None:
+        """Serve until the runner leaves; whatever ends the loop (an error included, or
+        SIGTERM from a shutdown or a session clean-up), everything applied is reverted."""
         self.out_fd = out_fd
-        self.journal.append("guard_started", pid=os.getpid(), timeout=self.timeout)
+        self.terminated = False
+
+        def on_term(signum: int, frame: Any) -> None:
+            self.terminated = True
+
+        signal.signal(signal.SIGTERM, on_term)
+        why = "the guard failed"
+        try:
+            self.journal.append("guard_started", pid=os.getpid(), timeout=self.timeout)
+            why = self._serve(in_fd)
+        finally:
+            self.revert_all(f"the guard: {why}")
+            with contextlib.suppress(OSError):
+                self.journal.append("guard_ended", why=why)
+
+    def _serve(self, in_fd: int) -> str:
         buf = b""
         why = ""
         while not why:
+            if self.terminated:
+                return "terminated (SIGTERM)"
             ready, _, _ = select.select([in_fd], [], [], _TICK_S)
             now = time.monotonic()
             if ready:
                 data = os.read(in_fd, 65536)
                 if not data:
-                    why = "bye" if self.said_bye else "the connection ended without a hand-off"
-                    break
+                    return "bye" if self.said_bye else "the connection ended without a hand-off"
                 buf += data
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
@@ -485,8 +555,26 @@ class Guard:
                 if entry["expires"] is not None and now >= entry["expires"]:
                     self._revert(fault, "the guard: fault reached its maximum lifetime")
             self._cycle(time.monotonic())
-        self.revert_all(f"the guard: {why}")
-        self.journal.append("guard_ended", why=why)
+        return why
+
+    def _undo_before(
+        self, req: dict[str, Any], fault: str, spawned: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """How to undo ``req`` whatever part of it gets done (None: nothing to undo)."""
+        action = req["action"]
+        if action == "disk":
+            target = os.path.join(str(req["path"]), f"{FILL_PREFIX}{self.run}-{fault}")
+            return {"kind": "unlink", "path": target}
+        if action == "signal":
+            return (
+                {"kind": "cont", "processes": req["processes"]} if req["signal"] == "STOP" else None
+            )
+        if action in ("throttle", "hold"):
+            key = "processes" if action == "throttle" else "parents"
+            return {"kind": "cont", "processes": req.get(key) or []}
+        if action in ("cpu", "memory"):
+            return {"kind": "kill", "processes": spawned}
+        return None
 
     def _cycle(self, now: float) -> None:
         """Throttles: stopped for ``stop_fraction`` of every ``period_s``, on the host's clock."""
@@ -499,7 +587,10 @@ class Guard:
 
     def revert_all(self, by: str) -> None:
         for fault in reversed(list(self.applied)):
-            self._revert(fault, by)
+            try:
+                self._revert(fault, by)
+            except Exception as exc:  # one failure must not keep the others in place
+                print(f"revert of {fault} failed: {exc!r}", file=sys.stderr)
 
     def _revert(self, fault: str, by: str) -> dict[str, Any]:
         self.cycles.pop(fault, None)  # a throttle stops cycling before it is continued
@@ -511,9 +602,10 @@ class Guard:
         except OSError as exc:
             detail = f"undo failed: {exc}"
         still = in_place(entry["undo"])
-        self.journal.append(
-            "revert_failed" if still else "reverted", fault=fault, by=by, detail=detail
-        )
+        with contextlib.suppress(OSError):  # a full disk must not stop the undo itself
+            self.journal.append(
+                "revert_failed" if still else "reverted", fault=fault, by=by, detail=detail
+            )
         if still:
             self.applied[fault] = entry
         return {"detail": detail, "by": by, "in_place": still, "at": time.monotonic()}
@@ -549,27 +641,30 @@ class Guard:
             fault = str(req["fault"])
             if fault in self.applied:
                 raise RuntimeError(f"fault {fault} is already applied")
-            if req["action"] == "disk":
-                target = os.path.join(str(req["path"]), f"{FILL_PREFIX}{self.run}-{fault}")
-                self.journal.append(
-                    "applying", fault=fault, undo={"kind": "unlink", "path": target}
-                )
-            elif req["action"] == "signal" and req["signal"] == "STOP":
-                undo = {"kind": "cont", "processes": req["processes"]}
-                self.journal.append("applying", fault=fault, undo=undo)
-            elif req["action"] in ("throttle", "hold"):
-                key = "processes" if req["action"] == "throttle" else "parents"
-                undo = {"kind": "cont", "processes": req.get(key) or []}
-                self.journal.append("applying", fault=fault, undo=undo)
-            result = apply_fault(req, self.run)
             lifetime = req.get("lifetime_s")
+            expires = None if lifetime is None else time.monotonic() + float(lifetime)
+            spawned: list[dict[str, Any]] = []  # hogs, recorded as each one starts
+            undo = self._undo_before(req, fault, spawned)
+            if undo is not None:
+                # tracked before acting: a partial apply, or a journal that cannot be
+                # written after it, is still undone on heartbeat loss, EOF or bye
+                self.journal.append("applying", fault=fault, undo=undo)
+                self.applied[fault] = {"undo": undo, "expires": expires}
+            try:
+                result = apply_fault(req, self.run, spawned)
+            except Exception:
+                if fault in self.applied:
+                    self._revert(fault, "the guard: the apply failed part-way")
+                raise
             applied_at = time.monotonic()
-            self.journal.append("applied", fault=fault, undo=result["undo"], action=req["action"])
             if result["undo"] is not None:
-                self.applied[fault] = {
-                    "undo": result["undo"],
-                    "expires": None if lifetime is None else applied_at + float(lifetime),
-                }
+                self.applied[fault] = {"undo": result["undo"], "expires": expires}
+            else:
+                self.applied.pop(fault, None)
+            with contextlib.suppress(OSError):  # already tracked; a full disk may refuse this
+                self.journal.append(
+                    "applied", fault=fault, undo=result["undo"], action=req["action"]
+                )
             if req["action"] == "throttle":
                 self.cycles[fault] = {
                     "processes": req["processes"],
@@ -620,6 +715,9 @@ def _relay(in_fd: int, to_guard: int, from_guard: int, out_fd: int) -> None:
 
 
 def serve(state_dir: Path, run: str, heartbeat_timeout: float) -> int:
+    if _sudo_ids() is not None and (problem := root_owned_problem(state_dir)):
+        print(f"guard refused: {problem}", file=sys.stderr)
+        return 2
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     to_r, to_w = os.pipe()
     from_r, from_w = os.pipe()
@@ -631,11 +729,17 @@ def serve(state_dir: Path, run: str, heartbeat_timeout: float) -> int:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         null = os.open(os.devnull, os.O_RDWR)
-        log = os.open(state_dir / f"{run}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        log = os.open(
+            state_dir / f"{run}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW, 0o600
+        )
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.dup2(log, 2)
-        (state_dir / f"{run}.pid").write_text(f"{os.getpid()} {start_time(os.getpid())}\n")
+        pid_fd = os.open(
+            state_dir / f"{run}.pid", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600
+        )
+        os.write(pid_fd, f"{os.getpid()} {start_time(os.getpid())}\n".encode())
+        os.close(pid_fd)
         code = 0
         try:
             Guard(state_dir, run, heartbeat_timeout).run_loop(to_r, from_w)
@@ -654,6 +758,8 @@ def serve(state_dir: Path, run: str, heartbeat_timeout: float) -> int:
 
 def rollback(state_dir: Path, run: str | None, fault: str | None) -> dict[str, Any]:
     """Undo what any journal here still shows applied (of one run / fault if given)."""
+    if _sudo_ids() is not None and (problem := root_owned_problem(state_dir)):
+        raise SystemExit(f"guard refused: {problem}")
     paths = [state_dir / f"{run}.jsonl"] if run else sorted(state_dir.glob("*.jsonl"))
     reverted, failed, already = [], [], []
     for path in paths:

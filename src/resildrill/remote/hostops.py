@@ -88,22 +88,30 @@ def apply(
     return answer
 
 
-def _reverted_by_guard(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[str, Any]:
+def _reverted_by_guard(
+    rec: dict[str, Any], run_id: str, fault_id: str, *, keep_link: bool = False
+) -> dict[str, Any]:
     """After lost contact: reconnect (for up to RECONNECT_S), read the host's journal, and
     undo what is left (the guard may have died too). Raises ToolFailed if unreachable."""
     deadline = time.monotonic() + RECONNECT_S
     last: Exception | None = None
+    first = True
     while time.monotonic() < deadline:
         try:
-            SESSIONS.forget_link(rec["name"])
+            # a live guard's connection is kept (dropping it would end that guard's session
+            # and revert every other fault it holds); after lost contact, a fresh one
+            if not (first and keep_link):
+                SESSIONS.forget_link(rec["name"])
+            first = False
             shown = one_shot(
                 rec, "inspect", "--state", _spec(rec).state_dir, "--run", run_id, timeout_s=10.0
             )
-            record = next(
-                (r for r in shown["records"]
-                 if r["t"] == "reverted" and r.get("fault") == fault_id),
-                None,
-            )  # fmt: skip
+            mine = [r for r in shown["records"] if r.get("fault") == fault_id]
+            last_apply = max(
+                (i for i, r in enumerate(mine) if r["t"] in ("applying", "applied")), default=-1
+            )
+            # only a revert after this fault's latest application counts (ids can be reused)
+            record = next((r for r in mine[last_apply + 1 :] if r["t"] == "reverted"), None)
             done = one_shot(
                 rec, "rollback", "--state", _spec(rec).state_dir, "--run", run_id,
                 "--fault", fault_id,
@@ -111,9 +119,12 @@ def _reverted_by_guard(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[
             if done["failed"]:
                 raise ToolFailed(f"host {rec['name']!r}: {done['failed'][0]['detail']}")
             if record is not None:
+                by = str(record.get("by") or "")
                 return {
-                    "detail": f"reverted by the host's guard ({record.get('by')})",
-                    "by_guard": True,
+                    "detail": f"reverted by the host's guard ({by})"
+                    if by.startswith("the guard")
+                    else f"already reverted on the host ({by})",
+                    "by_guard": by.startswith("the guard"),
                     "host_mono": record.get("mono"),
                 }
             if done["reverted"]:
@@ -146,7 +157,8 @@ def revert(rec: dict[str, Any], run_id: str, fault_id: str) -> dict[str, Any]:
             # nothing applied any more: the guard ended it itself (its lifetime); its record says
         except GuardLost:
             pass
-    answer = _reverted_by_guard(rec, run_id, fault_id)
+    alive = live is not None and live.lost() is None
+    answer = _reverted_by_guard(rec, run_id, fault_id, keep_link=alive)
     if live is not None and answer.get("host_mono") is not None:
         # a lost session's clock offset still holds: the host's monotonic clock did not jump
         answer["at_runner_mono"] = live.clock.to_runner(float(answer["host_mono"]))

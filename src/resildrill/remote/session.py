@@ -29,17 +29,30 @@ from resildrill.remote.ssh import HostLink
 __all__ = ["SESSIONS", "ClockOffset", "GuardSession", "SessionPool"]
 
 
+#: How fast two monotonic clocks may drift apart (NTP slews at most 500 ppm; 50 ppm is a
+#: generous bound for two healthy hosts): an old offset is less certain than when measured.
+DRIFT_BOUND = 50e-6
+
+
 @dataclass
 class ClockOffset:
-    """host monotonic - runner monotonic, from the exchange with the shortest round trip."""
+    """host monotonic - runner monotonic, from the exchange with the shortest round trip,
+    its uncertainty growing with the measurement's age by :data:`DRIFT_BOUND`."""
 
     offset_s: float = 0.0
-    uncertainty_s: float = float("inf")
+    measured_uncertainty_s: float = float("inf")
+    measured_at: float = 0.0
+
+    @property
+    def uncertainty_s(self) -> float:
+        age = max(0.0, time.monotonic() - self.measured_at)
+        return self.measured_uncertainty_s + age * DRIFT_BOUND
 
     def observe(self, sent: float, host_mono: float, received: float) -> None:
         half = (received - sent) / 2
-        if half < self.uncertainty_s:
-            self.offset_s, self.uncertainty_s = host_mono - (sent + half), half
+        if half <= self.uncertainty_s:
+            self.offset_s, self.measured_uncertainty_s = host_mono - (sent + half), half
+            self.measured_at = received
 
     def to_runner(self, host_mono: float) -> float:
         return host_mono - self.offset_s
@@ -49,6 +62,7 @@ class ClockOffset:
 class _Waiter:
     event: threading.Event = field(default_factory=threading.Event)
     sent: float = 0.0
+    deadline: float = 0.0
     answer: dict[str, Any] | None = None
 
 
@@ -123,9 +137,9 @@ class GuardSession:
         waiter.event.set()
 
     def _lose(self, reason: str) -> None:
-        if self.lost_reason is None and not self.closed:
-            self.lost_reason = reason
         with self._lock:
+            if self.lost_reason is None and not self.closed:
+                self.lost_reason = reason
             waiting = list(self._waiting.values())
             self._waiting.clear()
         for w in waiting:
@@ -136,7 +150,7 @@ class GuardSession:
         while not self._stop.wait(every):
             if self.lost_reason is not None:
                 return
-            if time.monotonic() - self.last_heard > self.spec.heartbeat_timeout:
+            if self._too_quiet():
                 self._lose(
                     f"no answer from the guard for {self.spec.heartbeat_timeout:g} s "
                     "(it reverts by itself)"
@@ -145,21 +159,32 @@ class GuardSession:
             with contextlib.suppress(ToolFailed):
                 self.send("beat")
 
+    def _too_quiet(self) -> bool:
+        """Silent past the heartbeat timeout, and not because a slow request (a large memory
+        hog, a disk fill) is still within its own deadline: the guard answers one at a time."""
+        now = time.monotonic()
+        if now - self.last_heard <= self.spec.heartbeat_timeout:
+            return False
+        with self._lock:
+            busy = any(w.deadline > now for w in self._waiting.values())
+        return not busy
+
     def lost(self) -> str | None:
         """Why contact with the guard is lost (it then reverts by itself), or None."""
-        quiet_s = time.monotonic() - self.last_heard
-        if self.lost_reason is None and not self.closed and quiet_s > self.spec.heartbeat_timeout:
+        if self.lost_reason is None and not self.closed and self._too_quiet():
             self._lose(f"no answer from the guard for {self.spec.heartbeat_timeout:g} s")
         return self.lost_reason
 
     # -- requests -------------------------------------------------------------------------
 
-    def send(self, op: str, **fields: Any) -> _Waiter:
-        if self.lost_reason is not None:
-            raise GuardLost(f"host {self.host!r}: {self.lost_reason}")
+    def send(self, op: str, timeout_s: float | None = None, **fields: Any) -> _Waiter:
         rid = next(self._ids)
-        waiter = _Waiter(sent=time.monotonic())
-        with self._lock:
+        now = time.monotonic()
+        limit = timeout_s if timeout_s is not None else self.spec.heartbeat_timeout
+        waiter = _Waiter(sent=now, deadline=now + limit)
+        with self._lock:  # checked and registered together: a loss cannot slip in between
+            if self.lost_reason is not None:
+                raise GuardLost(f"host {self.host!r}: {self.lost_reason}")
             self._waiting[rid] = waiter
         data = (json.dumps({"id": rid, "op": op, **fields}) + "\n").encode()
         try:
@@ -172,7 +197,7 @@ class GuardSession:
 
     def call(self, op: str, timeout_s: float | None = None, **fields: Any) -> dict[str, Any]:
         """One request and its answer; GuardLost when the guard cannot answer in time."""
-        waiter = self.send(op, **fields)
+        waiter = self.send(op, timeout_s, **fields)
         limit = timeout_s if timeout_s is not None else self.spec.heartbeat_timeout
         waiter.event.wait(limit)
         answer = waiter.answer
@@ -206,6 +231,7 @@ class SessionPool:
         self._sessions: dict[str, GuardSession] = {}
         self._links: dict[str, HostLink] = {}
         self._lock = threading.Lock()
+        self._starting: dict[str, threading.Lock] = {}  # one guard start per host at a time
 
     def link(self, name: str, spec: HostSpec, base_dir: Path) -> HostLink:
         with self._lock:
@@ -216,15 +242,18 @@ class SessionPool:
 
     def session(self, name: str, spec: HostSpec, base_dir: Path, run_id: str) -> GuardSession:
         with self._lock:
-            current = self._sessions.get(name)
-        if current is not None and current.run_id == run_id and not current.closed:
-            if current.lost() is not None:
-                raise GuardLost(f"host {name!r}: {current.lost_reason}")
-            return current
-        session = GuardSession(self.link(name, spec, base_dir), run_id).start()
-        with self._lock:
-            self._sessions[name] = session
-        return session
+            starting = self._starting.setdefault(name, threading.Lock())
+        with starting:  # two parallel injections on one host start one guard, not two
+            with self._lock:
+                current = self._sessions.get(name)
+            if current is not None and current.run_id == run_id and not current.closed:
+                if current.lost() is not None:
+                    raise GuardLost(f"host {name!r}: {current.lost_reason}")
+                return current
+            session = GuardSession(self.link(name, spec, base_dir), run_id).start()
+            with self._lock:
+                self._sessions[name] = session
+            return session
 
     def forget_link(self, name: str) -> None:
         """Drop a host's connection (after lost contact), so the next use reconnects."""

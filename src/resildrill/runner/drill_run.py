@@ -477,7 +477,9 @@ class DrillRun:
         from concurrent.futures import ThreadPoolExecutor
 
         ready = [(fr, *self._prepare_intent(fr)) for fr in group]
-        with ThreadPoolExecutor(max_workers=min(32, len(ready))) as pool:
+        # slow by design and bounded (each call has its deadline): beat meanwhile, so the
+        # watchdog does not take a long fan-out for a stuck runner
+        with self.heartbeat.beating(), ThreadPoolExecutor(max_workers=min(32, len(ready))) as pool:
             calls = [
                 (fr, backend, pool.submit(self._call_inject, fr, backend, recipe))
                 for fr, backend, recipe in ready
@@ -527,7 +529,9 @@ class DrillRun:
         return backend, recipe
 
     def _act_inject(self, fr: FaultRun, backend: Any, recipe: dict[str, Any]) -> None:
-        self._record_injected(fr, backend, *self._call_inject(fr, backend, recipe))
+        with self.heartbeat.beating():  # a remote apply may take seconds, bounded
+            outcome = self._call_inject(fr, backend, recipe)
+        self._record_injected(fr, backend, *outcome)
 
     def _call_inject(
         self, fr: FaultRun, backend: Any, recipe: dict[str, Any]
@@ -568,9 +572,10 @@ class DrillRun:
         pending = PendingFault(fr.spec.id, fr.spec.kind, fr.recipe, True)
         self.heartbeat.beat()
         stamps: list[float] = []
-        issued = issue_revert(
-            pending, self.registry, self.journal, acting=lambda: stamps.append(self.now_s())
-        )
+        with self.heartbeat.beating():  # a remote undo may reconnect for up to 30 s, bounded
+            issued = issue_revert(
+                pending, self.registry, self.journal, acting=lambda: stamps.append(self.now_s())
+            )
         if stamps:
             fr.timing["revert_journal_s"] = round(stamps[0] - fr.revert_requested_at_s, 4)
             fr.timing["revert_at_s"] = round(stamps[0], 4)

@@ -452,6 +452,9 @@ class HeatFaultBackend(RemoteHooks, BackendHooks):
         heat = self._spec(spec)
         schedule = schedule_for(heat)
         rec = copy.deepcopy(recipe)
+        for srv in rec["servers"].values():
+            if srv["mode"] == "remote":  # the guard's own deadline for what it holds
+                srv["expires_at"] = rec.get("_expires_at")
         actions: list[dict[str, Any]] = []
         events = schedule.events
         while rec["applied"] < len(events) and events[rec["applied"]].real_s <= elapsed_s:

@@ -16,6 +16,7 @@ guard itself if the runner goes quiet:
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from resildrill.errors import InjectionFailed
@@ -91,9 +92,12 @@ def prepare(name: str, service: Any, ctx: FaultContext) -> dict[str, Any]:
 
 
 def _apply(srv: dict[str, Any], fault_id: str, **request: Any) -> dict[str, Any]:
-    answer = hostops.apply(srv["host"], srv["run_id"], fault_id, None, **request)
+    # tracked before the call: a failed or unanswered apply is still reverted (from the
+    # host's journal if the guard never answered)
     srv["active"].append(fault_id)
-    return answer
+    expires = srv.get("expires_at")
+    lifetime = None if expires is None else max(0.0, float(expires) - time.monotonic())
+    return hostops.apply(srv["host"], srv["run_id"], fault_id, lifetime, **request)
 
 
 def _revert(srv: dict[str, Any], fault_id: str) -> str:
