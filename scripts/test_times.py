@@ -16,6 +16,7 @@ from collections import defaultdict
 AREAS = [
     ("test_remote_", "remote hosts (issue 13)"),
     ("unit.remote", "remote hosts (issue 13)"),
+    ("hl7", "HL7 over MLLP (issue 15)"),
     ("journal_trust", "security (issue 19)"),
     ("pidfile_identity", "security (issue 19)"),
     ("foreign_target", "foreign systems (issue 14)"),
