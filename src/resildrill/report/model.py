@@ -172,6 +172,9 @@ class Fault(_Part):
     reverted_at_s: float | None = None
     recovered_at_s: float | None = None
     actions: list[FaultAction] | None = None
+    # A fault acting on hosts of the estate: each host's times (the guard's own act on the
+    # run's clock), who reverted it, and the spread between hosts.
+    remote: dict[str, Any] | None = None
     # Null when the fault could not be analysed (its injection failed): ``error`` says why.
     recovery: Recovery | None = None
     error: str | None = None

@@ -265,3 +265,25 @@ def test_fault_never_requested_has_no_band(example_data: dict[str, Any]) -> None
     fault["recovery"] = None
     page = parse(render_html.render_text(DrillReport.model_validate(example_data)))
     assert [a["data-fault-id"] for a in page.with_class("fault-band")] == ["gateway-latency"]
+
+
+def test_remote_hosts_are_shown_with_their_times(example_data: dict[str, Any]) -> None:
+    """A fault that acted on hosts of the estate lists each host, its times, who reverted it
+    (the host's guard after lost contact), and the spread between hosts."""
+    example_data["faults"][0]["remote"] = {
+        "hosts": [
+            {"host": "app-1", "injected_at_s": 5.0, "reverted_at_s": 15.0,
+             "reverted_by": "runner", "clock_uncertainty_s": 0.0002, "error": None},
+            {"host": "app-<2>", "injected_at_s": 5.3, "reverted_at_s": 12.1,
+             "reverted_by": "guard", "clock_uncertainty_s": 0.0004, "error": None},
+        ],
+        "injection_spread_s": 0.3,
+        "revert_spread_s": 2.9,
+    }  # fmt: skip
+    import html as entities
+
+    html = render_html.render_text(DrillReport.model_validate(example_data))
+    text = entities.unescape(re.sub(r"<[^>]+>", " ", html))
+    assert "acted on" in text and "app-1" in text and "app-&lt;2&gt;" in html
+    assert "the host's guard (contact lost)" in text
+    assert "injection 0.3 s" in text and "revert 2.9 s" in text
