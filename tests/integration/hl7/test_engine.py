@@ -47,6 +47,7 @@ class Flow:
     ehr_http: int = field(default_factory=free_port)
     ehr_mllp: int = field(default_factory=free_port)
     engine_port: int = field(default_factory=free_port)
+    ehr_mllp_direct: int = 0
     ehr: subprocess.Popen[bytes] | None = None
     engine: subprocess.Popen[bytes] | None = None
 
@@ -241,3 +242,63 @@ def test_engine_killed_at_random_moments_loses_nothing(flow: Flow) -> None:
     (ROOT / "test-artifacts" / "hl7-engine-kill.json").write_text(json.dumps(figures, indent=2))
     assert len(accepted) > 50, figures
     assert not lost, (lost[:5], figures)
+
+
+def test_a_resend_after_a_late_ack_is_a_duplicate_in_the_ehr(tmp_path: Path) -> None:
+    """The EHR's ACKs are slowed past the engine's ACK timeout (a latency toxic on the real
+    proxy between them, through the toxiproxy-python client): the engine resends, the EHR
+    files the result again, and the read-back from the EHR's store counts the duplicate. Once
+    the link is quick again the result leaves the queue."""
+    from toxiproxy import Toxiproxy
+    from toxiproxy.api import APIConsumer
+
+    flow = Flow(tmp_path)
+    proxy_proc = subprocess.Popen(
+        [sys.executable, "-m", "resildrill.proxy", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proxy_proc.stdout is not None
+        url = json.loads(proxy_proc.stdout.readline())["url"]
+        APIConsumer.host, APIConsumer.port = "127.0.0.1", int(url.rsplit(":", 1)[1])
+        flow.start_ehr()
+        link = Toxiproxy().create(upstream=f"127.0.0.1:{flow.ehr_mllp}", name="engine-to-ehr")
+        flow.ehr_mllp_direct, flow.ehr_mllp = flow.ehr_mllp, int(link.listen.rsplit(":", 1)[1])
+        link.add_toxic(type="latency", stream="downstream", attributes={"latency": 2500},
+                       name="slower-acks")  # fmt: skip
+        flow.start_engine()  # --ack-timeout 2: an ACK 2.5 s late is too late
+        client = MllpClient("127.0.0.1", flow.engine_port, timeout_s=5)
+        cid, verdict = _send(client, MessageFactory("late"))
+        client.close()
+        assert verdict == "accepted"
+        deadline = time.monotonic() + 20
+        while flow.filed()[cid] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        link.destroy_toxic("slower-acks")
+        flow.wait_drained()
+        filed = flow.filed()
+        assert filed[cid] >= 2, filed  # filed, ACK too late, resent, filed again
+    finally:
+        flow.stop()
+        proxy_proc.terminate()
+        proxy_proc.wait(timeout=10)
+        if proxy_proc.stdout is not None:
+            proxy_proc.stdout.close()
+
+
+def test_enhanced_mode_commit_acks_end_to_end(flow: Flow) -> None:
+    """A sender asking for enhanced acknowledgements (MSH-15 AL) gets CA from the engine once
+    queued, and the EHR's CA to the engine takes the result off the queue."""
+    client = MllpClient("127.0.0.1", flow.engine_port, timeout_s=5)
+    factory = MessageFactory("enh")
+    message, cid = factory.oru(
+        PATIENT, [Result("718-7", "Hemoglobin", "13.2", "g/dL")], mode="enhanced"
+    )
+    result = client.send(message, cid)
+    client.close()
+    assert (result.verdict, result.code) == ("accepted", "CA")
+    flow.wait_drained()
+    assert flow.filed()[cid] == 1
