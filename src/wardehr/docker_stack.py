@@ -37,6 +37,7 @@ import socket
 import sys
 import tarfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -308,20 +309,27 @@ def up(target: LoadedTarget | str | Path, *, timeout_s: float = 60.0) -> StackSt
     return _wait_healthy(loaded, timeout_s)
 
 
-def _wait_healthy(loaded: LoadedTarget, timeout_s: float) -> StackStatus:
+def wait_healthy(
+    read_status: Callable[[], StackStatus], timeout_s: float, what: str, hint: str
+) -> StackStatus:
+    """Poll ``read_status`` until every service is running and healthy, or raise after
+    ``timeout_s`` naming the ones that are not (container stacks share it)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        current = status(loaded)
+        current = read_status()
         if current.healthy and current.services:
             return current
         if time.monotonic() >= deadline:
             bad = [s for s in current.services if s.state != "running" or s.healthy is False]
             names = ", ".join(f"{s.name} ({s.state}, {s.detail or 'unhealthy'})" for s in bad)
-            raise ToolFailed(
-                f"the stack was not healthy after {timeout_s:g} s: {names}; "
-                "see 'docker logs <container>'"
-            )
+            raise ToolFailed(f"{what} was not healthy after {timeout_s:g} s: {names}{hint}")
         time.sleep(0.2)
+
+
+def _wait_healthy(loaded: LoadedTarget, timeout_s: float) -> StackStatus:
+    return wait_healthy(
+        lambda: status(loaded), timeout_s, "the stack", "; see 'docker logs <container>'"
+    )
 
 
 def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> StackStatus:

@@ -32,7 +32,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +41,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from resildrill.drill.loader import LoadedTarget, load_target
 from resildrill.errors import InvalidInput, ToolFailed
 from resildrill.faults.docker_engine import COMPOSE_PROJECT, COMPOSE_SERVICE, import_docker
-from wardehr.docker_stack import TARGET_LABEL, _client, _port_free, ensure_image, host_binds
+from wardehr.docker_stack import (
+    TARGET_LABEL,
+    _client,
+    _port_free,
+    ensure_image,
+    host_binds,
+    wait_healthy,
+)
 from wardehr.fhir import capability_statement
 from wardehr.stack import ServiceStatus, StackStatus, http_ok
 
@@ -344,16 +350,7 @@ def _create_store(client: Any, container: str, config: HostsStackConfig) -> None
 
 
 def _wait_healthy(loaded: LoadedTarget, timeout_s: float) -> StackStatus:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        current = status(loaded)
-        if current.healthy and current.services:
-            return current
-        if time.monotonic() >= deadline:
-            bad = [s for s in current.services if s.state != "running" or s.healthy is False]
-            names = ", ".join(f"{s.name} ({s.state}, {s.detail or 'unhealthy'})" for s in bad)
-            raise ToolFailed(f"the estate was not healthy after {timeout_s:g} s: {names}")
-        time.sleep(0.2)
+    return wait_healthy(lambda: status(loaded), timeout_s, "the estate", "")
 
 
 def _ssh_answers(address: str, timeout_s: float) -> tuple[bool, str]:

@@ -31,6 +31,7 @@ from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
 from resildrill.errors import InjectionFailed
 from resildrill.faults import process_remote
 from resildrill.faults.base import BackendHooks, FaultContext, Recipe
+from resildrill.remote import guard as guard_proc
 from resildrill.remote.hooks import RemoteHooks
 
 
@@ -50,41 +51,14 @@ class ProcessFaultSpec(FaultSpec):
 # --- /proc helpers --------------------------------------------------------------------
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first), or None."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return raw[raw.rfind(")") + 2 :].split()
-
-
-def proc_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
-    fields = _stat(pid)
-    return None if fields is None else int(fields[19])
-
-
-def proc_state(pid: int) -> str | None:
-    """The one-letter state of a process (R, S, T, Z...), or None if it is gone."""
-    fields = _stat(pid)
-    return None if fields is None else fields[0]
-
-
-def proc_cmdline(pid: int) -> str | None:
-    """The command line of a process, arguments joined by single spaces."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
-
-
-def is_same_process(pid: int, start_time: int) -> bool:
-    """Whether ``pid`` still names the process that started at ``start_time`` (and is alive)."""
-    state = proc_state(pid)
-    return state is not None and state not in ("Z", "X") and proc_start_time(pid) == start_time
+# One definition of what /proc says, shared with the guard that runs on remote hosts (a
+# stand-alone stdlib file, so it owns them and this module imports them).
+_stat = guard_proc._stat
+proc_start_time = guard_proc.start_time
+proc_state = guard_proc.state
+proc_cmdline = guard_proc.cmdline
+is_same_process = guard_proc.same_process
+descendants = guard_proc.descendants
 
 
 def proc_ppid(pid: int) -> int | None:
@@ -100,25 +74,6 @@ def _ancestors(pid: int) -> set[int]:
         seen.add(parent)
         parent = proc_ppid(parent)
     return seen
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid``, parents before children (one scan of /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat(int(entry.name))  # one read: state and parent
-        if fields is not None and fields[0] not in ("Z", "X"):
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: list[int] = []
-    queue = list(children.get(pid, []))
-    while queue:
-        child = queue.pop(0)
-        if child not in found:
-            found.append(child)
-            queue.extend(children.get(child, []))
-    return found
 
 
 def _started_wall(pid: int) -> float | None:

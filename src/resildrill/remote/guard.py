@@ -47,24 +47,29 @@ FILL_PREFIX = ".resildrill-fill-"
 
 
 def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
     return raw[raw.rfind(")") + 2 :].split()
 
 
 def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
     fields = _stat(pid)
     return None if fields is None else int(fields[19])
 
 
 def state(pid: int) -> str | None:
+    """The one-letter state of a process (R, S, T, Z...), or None if it is gone."""
     fields = _stat(pid)
     return None if fields is None else fields[0]
 
 
 def cmdline(pid: int) -> str | None:
+    """The command line of a process, arguments joined by single spaces."""
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -73,6 +78,7 @@ def cmdline(pid: int) -> str | None:
 
 
 def same_process(pid: int, start: int) -> bool:
+    """Whether ``pid`` still names the process that started at ``start`` (and is alive)."""
     s = state(pid)
     return s is not None and s not in ("Z", "X") and start_time(pid) == start
 
@@ -114,6 +120,7 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, parents before children (one scan of /proc)."""
     children = _children_map()
     found: list[int] = []
     queue = list(children.get(pid, []))

@@ -74,6 +74,7 @@ class HostLink:
         self.name, self.spec, self.base_dir = name, spec, base_dir
         self.transport: Any = None
         self._lock = threading.Lock()
+        self._guard_checked_on: Any = None  # the transport the guard's hash was checked on
 
     # -- where things are ---------------------------------------------------------------
 
@@ -253,8 +254,18 @@ class HostLink:
 
     def install_guard(self) -> str:
         """Copy the guard (unless the right one is there) and check its hash on the host; an
-        administrator's copy (``guard_path``) is only checked, never written."""
+        administrator's copy (``guard_path``) is only checked, never written. Checked once
+        per connection (every one-shot command of a preflight would otherwise repeat it)."""
         path = self.guard_path()
+        self.connect()
+        if self._guard_checked_on is self.transport:
+            return path
+        checked_on = self.transport
+        path = self._install_guard(path)
+        self._guard_checked_on = checked_on
+        return path
+
+    def _install_guard(self, path: str) -> str:
         check = self.run([self.spec.python, "-c", _HASH_CHECK, path, GUARD_SHA256])
         if check.code == 0:
             return path

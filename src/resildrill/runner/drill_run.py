@@ -481,13 +481,13 @@ class DrillRun:
         # watchdog does not take a long fan-out for a stuck runner
         with self.heartbeat.beating(), ThreadPoolExecutor(max_workers=min(32, len(ready))) as pool:
             calls = [
-                (fr, backend, pool.submit(self._call_inject, fr, backend, recipe))
+                (fr, pool.submit(self._call_inject, fr, backend, recipe))
                 for fr, backend, recipe in ready
             ]
             failures = []
-            for fr, backend, future in calls:
+            for fr, future in calls:
                 try:
-                    self._record_injected(fr, backend, *future.result())
+                    self._record_injected(fr, *future.result())
                 except InjectionFailed as exc:
                     failures.append(exc)
         if failures:
@@ -531,7 +531,7 @@ class DrillRun:
     def _act_inject(self, fr: FaultRun, backend: Any, recipe: dict[str, Any]) -> None:
         with self.heartbeat.beating():  # a remote apply may take seconds, bounded
             outcome = self._call_inject(fr, backend, recipe)
-        self._record_injected(fr, backend, *outcome)
+        self._record_injected(fr, *outcome)
 
     def _call_inject(
         self, fr: FaultRun, backend: Any, recipe: dict[str, Any]
@@ -545,9 +545,8 @@ class DrillRun:
         return result, acting, self.clock.monotonic()
 
     def _record_injected(
-        self, fr: FaultRun, backend: Any, result: dict[str, Any] | Exception, acting: float,
-        done: float,
-    ) -> None:  # fmt: skip
+        self, fr: FaultRun, result: dict[str, Any] | Exception, acting: float, done: float
+    ) -> None:
         if isinstance(result, Exception):
             fr.error = str(result)
             self.journal.append("inject_failed", fault_id=fr.spec.id, error=str(result))
