@@ -20,6 +20,7 @@ from typing import Any
 from resildrill import __version__
 from resildrill.analysis import recovery as rec
 from resildrill.analysis import verdict
+from resildrill.analysis.delivery import FaultEnd, analyse_delivery
 from resildrill.drill.loader import load_drill
 from resildrill.drill.model import SLOSpec
 from resildrill.errors import ResildrillError
@@ -46,6 +47,9 @@ class Analysis:
     summary: rec.Summary
     gates: list[verdict.GateResult]
     warnings: list[str]
+    #: report.json ``delivery`` and its series, when the load sent HL7 messages
+    delivery: dict[str, Any] | None = None
+    delivery_series: dict[str, list[float | None]] | None = None
 
 
 def _slo_series(slo: SLOSpec, series: TimeSeries) -> SourceSeries | None:
@@ -115,14 +119,43 @@ def judge(record: RunRecord, upto_s: float | None = None) -> Analysis:
         if fr.inject_requested_at_s is None:
             results.append((fr, None))
     summary = rec.summarise(outage, degraded, min(base_end, n), n)
+    delivery, delivery_series = _delivery(record, injected, end_s, n)
     gates = verdict.evaluate_gates(
         spec.gates,
         [(fr.spec.id, r) for fr, r in results if r is not None],
         summary,
         load=_load_figures(record, breaches),
         integrity=record.integrity,
+        delivery=delivery,
     )
-    return Analysis(n, breaches, degraded, outage, baselines, results, summary, gates, warnings)
+    return Analysis(
+        n, breaches, degraded, outage, baselines, results, summary, gates, warnings,
+        delivery, delivery_series,
+    )  # fmt: skip
+
+
+def _delivery(
+    record: RunRecord, injected: list[FaultRun], end_s: float, n: int
+) -> tuple[dict[str, Any] | None, dict[str, list[float | None]] | None]:
+    """HL7 delivery figures when the load sent messages and they were read back."""
+    load = record.drill.spec.load
+    if record.delivery is None or load is None or load.hl7 is None:
+        return None, None
+    ends = []
+    for i, fr in enumerate(injected):
+        if fr.injected_at_s is None:
+            continue
+        nxt = injected[i + 1].inject_requested_at_s if i + 1 < len(injected) else None
+        end = fr.reverted_at_s if fr.reverted_at_s is not None else fr.injected_at_s
+        ends.append(FaultEnd(fr.spec.id, end, nxt if nxt is not None else end_s))
+    return analyse_delivery(
+        record.delivery,
+        baseline_end_s=record.baseline_end_s,
+        faults=ends,
+        n_buckets=n,
+        late_after_s=load.hl7.late_after,
+        usual_delay=load.hl7.usual_delay,
+    )
 
 
 def steady_state_check(record: RunRecord) -> str | None:
@@ -216,6 +249,9 @@ def _series_json(record: RunRecord, analysis: Analysis, registry: FaultRegistry)
             values.append(None if v is None else round(v * 1000, 1))
         out[f"{prefix}.{lat_key}"] = {"unit": "ms", "values": values}
     out.update(_fault_series(record, n, registry))
+    for name, values in (analysis.delivery_series or {}).items():
+        unit = "count" if name == "backlog" else "ms"
+        out[f"delivery.{name}"] = {"unit": unit, "values": values}
     for name, flags in analysis.breaches.items():
         out[f"slo.{name}.breached"] = {"unit": "bool", "values": [int(b) for b in flags]}
     out["outage"] = {"unit": "bool", "values": [int(b) for b in analysis.outage]}
@@ -370,7 +406,9 @@ def _hosts_json(fr: FaultRun, t0: float) -> dict[str, Any] | None:
     }
 
 
-def _fault_json(fr: FaultRun, res: rec.RecoveryResult | None, t0: float) -> dict[str, Any]:
+def _fault_json(
+    fr: FaultRun, res: rec.RecoveryResult | None, t0: float, delivery: dict[str, Any] | None
+) -> dict[str, Any]:
     """report.json ``faults[]``: one fault as it happened and how the system recovered."""
     entry: dict[str, Any] = {
         "id": fr.spec.id,
@@ -387,6 +425,8 @@ def _fault_json(fr: FaultRun, res: rec.RecoveryResult | None, t0: float) -> dict
         "still_injected": fr.still_injected,
         "timing": fr.timing or None,
         "remote": _hosts_json(fr, t0),
+        # the HL7 backlog when the fault ended and the time to drain it (docs/hl7.md)
+        "delivery": ((delivery or {}).get("by_fault") or {}).get(fr.spec.id),
         "spec": fr.spec.model_dump(mode="json", exclude_none=True),
         "recovery": None
         if res is None
@@ -437,7 +477,9 @@ def build_report(
     registry = registry or FaultRegistry.discover()
     drill, target = record.drill, record.drill.target
     verdict = verdict_for(record, analysis, partial=partial)
-    faults = [_fault_json(fr, res, record.monotonic_t0) for fr, res in analysis.faults]
+    faults = [
+        _fault_json(fr, res, record.monotonic_t0, analysis.delivery) for fr, res in analysis.faults
+    ]
     down = probe_downtime(record, analysis)
     probes = _probes_json(record, down)
     try:
@@ -497,6 +539,7 @@ def build_report(
         "services": restore_order(record, analysis, down),
         "notices": record.notices,
         "integrity": record.integrity,
+        "delivery": analysis.delivery,
         "gates": [
             {"name": g.name, "limit": g.limit, "value": g.value, "passed": g.passed}
             | ({"reason": g.reason} if g.reason else {})

@@ -42,7 +42,7 @@ slos:
   - probe: api-health
     expect: success_rate >= 0.99
     min_samples: 3
-  - workflow: nurse-charting
+  - workflow: obs_round
     expect: p95 <= 2x baseline
 slo_window: 1s
 stability_window: 2s
@@ -66,7 +66,7 @@ gates:
   min_availability: 0.9
 load:
   users: 5
-  workflows: {nurse-charting: 1.0}
+  workflows: {obs_round: 1.0}
 """
 
 SEEDS = [RICH.encode()] + [

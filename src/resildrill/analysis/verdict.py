@@ -23,6 +23,14 @@ gives no result, nor does ``all_faults_recovered: false`` (the drill turned it o
 * ``max_wait_beyond_slo``: the largest ``load.by_workflow.*.wait_beyond_slo_s``; no
   workflow with a measured wait: value ``None``, failed.
 
+* ``max_messages_lost`` / ``max_messages_duplicated``: report.json ``delivery`` (HL7 messages
+  the engine accepted, read back from the EHR). Unverifiable messages or no read-back fail
+  the gate, as for writes.
+* ``max_delivery_delay``: the slowest accepted message's delay (``delivery.delay_ms.max``);
+  a lost message has no delay and is the business of ``max_messages_lost``.
+* ``max_backlog_drain``: the longest drain time of any fault's backlog
+  (``delivery.max_backlog_drain_s``); a backlog that never drained fails it.
+
 Failed results may carry a ``reason`` (the sentence renderers show). Limits are inclusive
 (``value <= limit``, ``availability >= limit``), compared with a tolerance of 1 µs so
 that a value rounded to milliseconds never fails its own limit.
@@ -123,6 +131,57 @@ def _wait_gate(limit: float, load: Mapping[str, Any] | None) -> GateResult:
     return GateResult(result.name, limit, waits[worst], False, why)
 
 
+def _messages_gate(
+    name: str, limit: int, figure: str, delivery: Mapping[str, Any] | None
+) -> GateResult:
+    what = f"{figure} messages"
+    if delivery is None:
+        why = f"HL7 messages were not read back from the EHR, so {what} cannot be ruled out"
+        return GateResult(name, limit, None, False, why)
+    value = int(delivery.get(figure) or 0)
+    unverifiable = int(delivery.get("unverifiable") or 0)
+    if unverifiable:
+        why = (
+            f"{unverifiable} of {delivery.get('accepted')} accepted messages could not be read "
+            f"back, so {what} cannot be ruled out ({value} found, limit {limit})"
+        )
+        return GateResult(name, limit, value, False, why)
+    return GateResult(name, limit, value, value <= limit)
+
+
+def _delivery_gates(gates: Gates, delivery: Mapping[str, Any] | None) -> list[GateResult]:
+    out: list[GateResult] = []
+    if gates.max_messages_lost is not None:
+        out.append(_messages_gate("max_messages_lost", gates.max_messages_lost, "lost", delivery))
+    if gates.max_messages_duplicated is not None:
+        most = gates.max_messages_duplicated
+        out.append(_messages_gate("max_messages_duplicated", most, "duplicated", delivery))
+    if gates.max_delivery_delay is not None:
+        limit = gates.max_delivery_delay
+        worst_ms = ((delivery or {}).get("delay_ms") or {}).get("max")
+        if worst_ms is None:
+            why = "no accepted HL7 message was read back as filed, so no delay was measured"
+            out.append(GateResult("max_delivery_delay", limit, None, False, why))
+        else:
+            out.append(_at_most("max_delivery_delay", limit, round(worst_ms / 1000, 4)))
+    if gates.max_backlog_drain is not None:
+        limit = gates.max_backlog_drain
+        if delivery is None:
+            why = "HL7 messages were not read back from the EHR, so no drain time was measured"
+            out.append(GateResult("max_backlog_drain", limit, None, False, why))
+        else:
+            value = delivery.get("max_backlog_drain_s")
+            result = _at_most("max_backlog_drain", limit, value)
+            if value is None:
+                undrained = [
+                    f for f, d in (delivery.get("by_fault") or {}).items() if d["drain_s"] is None
+                ]
+                why = f"the backlog of {', '.join(undrained)} had not drained when the run ended"
+                result = GateResult("max_backlog_drain", limit, None, False, why)
+            out.append(result)
+    return out
+
+
 def evaluate_gates(
     gates: Gates,
     faults: list[tuple[str, RecoveryResult]],
@@ -130,11 +189,13 @@ def evaluate_gates(
     *,
     load: Mapping[str, Any] | None = None,
     integrity: Mapping[str, Any] | None = None,
+    delivery: Mapping[str, Any] | None = None,
 ) -> list[GateResult]:
     """One result per configured gate, in the order of the ``Gates`` fields.
 
-    ``load`` and ``integrity`` are report.json's ``load`` (with ``wait_beyond_slo_s`` per
-    workflow) and ``integrity``; None when the run has none.
+    ``load``, ``integrity`` and ``delivery`` are report.json's ``load`` (with
+    ``wait_beyond_slo_s`` per workflow), ``integrity`` and ``delivery``; None when the run
+    has none.
     """
     results = [r for _, r in faults]
     out: list[GateResult] = []
@@ -174,6 +235,7 @@ def evaluate_gates(
         out += _failed_actions_gates(gates.max_failed_actions, load)
     if gates.max_wait_beyond_slo is not None:
         out.append(_wait_gate(gates.max_wait_beyond_slo, load))
+    out += _delivery_gates(gates, delivery)
     return out
 
 

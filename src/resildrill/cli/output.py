@@ -93,6 +93,22 @@ def print_result(report: dict[str, Any]) -> None:
         f"outage {s['outage_s']:.1f}s, degraded {s['degraded_s']:.1f}s, "
         f"availability {100 * s['availability']:.2f}%"
     )
+    d = report.get("delivery")
+    if d:
+        drains = ", ".join(
+            f"{fid} {fmt(b['drain_s']) if b['drain_s'] is not None else 'NOT drained'}"
+            f" ({b['backlog_at_end']} queued)"
+            for fid, b in d["by_fault"].items()
+        )
+        worst = d["delay_ms"]["max"]
+        console.print(
+            f"HL7: {d['accepted']} accepted, {d['lost']} lost, {d['duplicated']} duplicated, "
+            f"{d['unverifiable']} unverifiable; slowest "
+            + ("-" if worst is None else f"{worst / 1000:.2f}s")
+            + (f"; backlog drain: {drains}" if drains else ""),
+            markup=False,
+            soft_wrap=True,
+        )
     for g in report["gates"]:
         # a failed gate's own sentence says why (e.g. writes that could not be read back)
         why = f": {g['reason']}" if not g["passed"] and g.get("reason") else ""

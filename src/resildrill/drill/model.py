@@ -603,12 +603,24 @@ BUILTIN_WORKFLOWS: tuple[str, ...] = (
     "bed_manager",
 )
 
+#: The HL7 senders the load can play (``resildrill.load.hl7_users``); they need ``load.hl7``
+#: (where the interface engine listens), so no drill plays them by default.
+HL7_WORKFLOWS: tuple[str, ...] = ("hl7_lab", "hl7_adt")
+
 #: Gates measured from clinician load: a drill without ``load`` can never measure them.
 LOAD_GATES: tuple[str, ...] = (
     "max_writes_lost",
     "max_writes_duplicated",
     "max_failed_actions",
     "max_wait_beyond_slo",
+)
+
+#: Gates measured from HL7 messages the load sent: they need ``load.hl7`` and an HL7 sender.
+DELIVERY_GATES: tuple[str, ...] = (
+    "max_messages_lost",
+    "max_messages_duplicated",
+    "max_delivery_delay",
+    "max_backlog_drain",
 )
 
 
@@ -643,6 +655,23 @@ class Gates(Frozen):
     max_wait_beyond_slo: Duration | None = Field(
         default=None, description="time clinicians of the worst workflow waited beyond its SLO"
     )
+    max_messages_lost: int | None = Field(
+        default=None,
+        ge=0,
+        description="HL7 messages the engine accepted (AA/CA) that the EHR never filed (use 0)",
+    )
+    max_messages_duplicated: int | None = Field(
+        default=None, ge=0, description="accepted HL7 messages the EHR filed more than once"
+    )
+    max_delivery_delay: Duration | None = Field(
+        default=None,
+        description="slowest accepted HL7 message, from the sender's send to the EHR's filing",
+    )
+    max_backlog_drain: Duration | None = Field(
+        default=None,
+        description="longest time, after a fault ended, until the engine's backlog was filed "
+        "and new results reached the ward within their usual delay again",
+    )
     regression: RegressionGate | None = Field(
         default=None, description="fail when worse than this drill's recent runs"
     )
@@ -652,12 +681,22 @@ class Gates(Frozen):
     ) -> list[tuple[tuple[str | int, ...], str]]:
         """(location below ``gates``, message) for clinical gates the drill cannot measure."""
         used = [name for name in LOAD_GATES if getattr(self, name) is not None]
+        hl7_used = [name for name in DELIVERY_GATES if getattr(self, name) is not None]
         if load is None:
             return [
                 ((name,), f"{name} is measured from clinician load: add a 'load' section")
-                for name in used
+                for name in used + hl7_used
             ]
         problems: list[tuple[tuple[str | int, ...], str]] = []
+        senders = [w for w in (load.workflows or {}) if w in HL7_WORKFLOWS]
+        if hl7_used and (load.hl7 is None or not (senders or load.locustfile)):
+            for name in hl7_used:
+                message = (
+                    f"{name} is measured from HL7 messages the load sends: add 'load.hl7' "
+                    f"(where the interface engine listens) and a sender to load.workflows "
+                    f"({' or '.join(HL7_WORKFLOWS)})"
+                )
+                problems.append(((name,), message))
         if self.max_wait_beyond_slo is not None and not slo_workflows:
             message = "max_wait_beyond_slo is measured against workflow SLOs: add one to slos"
             problems.append((("max_wait_beyond_slo",), message))
@@ -757,6 +796,46 @@ class IntegritySpec(Frozen):
         return self
 
 
+class Hl7LoadSpec(Frozen):
+    """The lab and the admissions system the load plays: HL7 v2 over MLLP to an interface engine.
+
+    Each ``hl7_lab`` user sends ORU^R01 results, each ``hl7_adt`` user a patient's stay
+    (A01 admit, A02 transfer, A08 update, A03 discharge), one message every ``interval``
+    (real time: the drill's ``pace`` compresses clinicians' thinking, not a lab's output).
+    Every message is read back from the EHR after the recovery window (docs/hl7.md): a FHIR
+    search on the load's host for a resource carrying the message's control id (MSH-10) as an
+    identifier of ``identifier_system``; the earliest ``meta.lastUpdated`` is when it was filed.
+    """
+
+    host: str = Field(description="where the interface engine accepts MLLP connections")
+    port: int = Field(ge=1, le=65535)
+    mode: Literal["original", "enhanced"] = Field(
+        default="original", description="original: AA accepts; enhanced: CA commits"
+    )
+    interval: Duration = Field(default=0.2, description="between one sender's messages")
+    ack_timeout: Duration = Field(default=5.0, description="no ACK by then: unacknowledged")
+    patients: int = Field(default=30, ge=1, le=100_000, description="synthetic patients")
+    receiver: str = Field(default="EHR^WARD", description="MSH-5^MSH-6 of the messages")
+    identifier_system: str = Field(
+        default="urn:resildrill:hl7:msh-10",
+        description="identifier system under which the EHR files a message's control id",
+    )
+    filed_as: dict[str, str] = Field(
+        default_factory=lambda: {"ORU": "DiagnosticReport", "ADT": "Encounter"},
+        description="message type -> the FHIR resource the EHR files it as (A08 files "
+        "nothing and is not read back)",
+    )
+    late_after: Duration = Field(
+        default=900.0,
+        description="the ward nurse's view: results delivered later than this are late",
+    )
+    usual_delay: Duration | None = Field(
+        default=None,
+        description="delivery delay counted as usual when a backlog drains; default: twice "
+        "the baseline's p99, at least 250ms",
+    )
+
+
 class LoadSpec(Frozen):
     """Clinicians at work: Locust users playing clinical workflows (see load/, docs/load.md)."""
 
@@ -813,6 +892,43 @@ class LoadSpec(Frozen):
     integrity: IntegritySpec = Field(
         default_factory=IntegritySpec, description="how acknowledged writes are read back"
     )
+    hl7: Hl7LoadSpec | None = Field(
+        default=None,
+        description="HL7 v2 senders (workflows hl7_lab, hl7_adt): where the interface "
+        "engine listens and how delivery is read back",
+    )
+
+    @model_validator(mode="after")
+    def _workflows_playable(self) -> LoadSpec:
+        """Every named workflow is one the load can play, and an HL7 sender knows where the
+        engine is; located at the workflow."""
+        problems = []
+        known = (*BUILTIN_WORKFLOWS, *HL7_WORKFLOWS)
+        for name in self.workflows or {}:
+            if name not in known and not self.locustfile:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                message = f"unknown workflow {name!r}{hint}; built in: {', '.join(known)}"
+                problems.append((name, message))
+            elif name in HL7_WORKFLOWS and self.hl7 is None:
+                problems.append(
+                    (name, f"{name} sends HL7 messages: add 'load.hl7' with the interface "
+                     "engine's host and port")
+                )  # fmt: skip
+        if not problems:
+            return self
+        raise ValidationError.from_exception_data(
+            "LoadSpec",
+            [
+                InitErrorDetails(
+                    type="value_error",
+                    loc=("workflows", name),
+                    input=(self.workflows or {}).get(name),
+                    ctx={"error": ValueError(message)},
+                )
+                for name, message in problems
+            ],
+        )
 
     @model_validator(mode="after")
     def _one_token_source(self) -> LoadSpec:

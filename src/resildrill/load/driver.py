@@ -44,6 +44,7 @@ from typing import IO, Any
 
 from resildrill.drill.model import LoadSpec
 from resildrill.errors import ToolFailed
+from resildrill.load import delivery as _delivery
 from resildrill.load import integrity as _integrity
 from resildrill.load import sizing
 from resildrill.load.integrity import IntegrityResult
@@ -357,6 +358,8 @@ class LoadDriver:
         self._writes_path = self.dir / "writes.jsonl"
         self._writes_file: IO[str] | None = None
         self._writes = 0
+        self._messages_path = self.dir / "messages.jsonl"
+        self._messages_file: IO[str] | None = None
         self._stopped = False
         self._drill_dir = drill_dir
         #: The bearer token the workers have been sent (None: no token).
@@ -473,6 +476,7 @@ class LoadDriver:
         self._token = self._first_token()  # before anything is started
         self.dir.mkdir(parents=True, exist_ok=True)
         self._writes_file = open(self._writes_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._messages_file = open(self._messages_path, "a", encoding="utf-8")  # noqa: SIM115
         cfg = child_config(
             self.spec, monotonic_t0=self.t0, phases=self.phases, parent_pid=os.getpid()
         )
@@ -576,6 +580,9 @@ class LoadDriver:
                             self._writes_file.write(json.dumps(w) + "\n")
                         self._writes_file.flush()
                         self._writes += len(writes)
+                    sent = msg.pop("messages", None)
+                    if sent and self._messages_file is not None:
+                        self._save_messages(sent, msg)
                     self._queue.append(msg)
                 elif kind == "state":
                     with self._state_cv:
@@ -690,6 +697,8 @@ class LoadDriver:
             log.close()
         if self._writes_file is not None:
             self._writes_file.close()
+        if self._messages_file is not None:
+            self._messages_file.close()
 
     # -- results ---------------------------------------------------------------------
 
@@ -699,6 +708,31 @@ class LoadDriver:
             return []
         out = []
         with open(self._writes_path, encoding="utf-8") as f:
+            for line in f:
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(line))
+        return out
+
+    def _save_messages(self, sent: list[dict[str, Any]], msg: dict[str, Any]) -> None:
+        """HL7 messages a worker sent, on the runner's clock, to ``load/messages.jsonl``."""
+        assert self._messages_file is not None
+        offset = msg.get("clock_offset", 0.0)
+        for m in sent:
+            if offset is None:  # a remote worker not yet synchronised: its times mean nothing
+                m["sent_at"] = m["acked_at"] = None
+            else:
+                m["sent_at"] = float(m["sent_at"]) - float(offset)
+                m["acked_at"] = float(m["acked_at"]) - float(offset)
+            m["worker"] = msg.get("worker")
+            self._messages_file.write(json.dumps(m) + "\n")
+        self._messages_file.flush()
+
+    def hl7_messages(self) -> list[dict[str, Any]]:
+        """Every HL7 message the workers sent, with its ACK (from ``load/messages.jsonl``)."""
+        if not self._messages_path.exists():
+            return []
+        out = []
+        with open(self._messages_path, encoding="utf-8") as f:
             for line in f:
                 with contextlib.suppress(ValueError):
                     out.append(json.loads(line))
@@ -720,6 +754,27 @@ class LoadDriver:
             request_timeout_s=min(5.0, self.spec.request_timeout),
             spec=self.spec.integrity,
             drill_dir=self._drill_dir,
+        )
+
+    def delivery_check(self, wall_t0: float, timeout_s: float = 60) -> list[dict[str, Any]] | None:
+        """After the recovery window: read every HL7 message sent back from the EHR (None:
+        the load sends no HL7). One row per message, on the run's clock (``load/delivery.py``).
+        """
+        if self.spec.hl7 is None:
+            return None
+        headers: dict[str, str] = {}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return _delivery.read_back_messages(
+            self.hl7_messages(),
+            hl7=self.spec.hl7,
+            base_url=self.host,
+            headers=headers,
+            ca_bundle=self.spec.ca_bundle,
+            monotonic_t0=self.t0,
+            wall_t0=wall_t0,
+            deadline=time.monotonic() + timeout_s,
+            request_timeout_s=min(5.0, self.spec.request_timeout),
         )
 
     def summary(self) -> dict[str, Any]:

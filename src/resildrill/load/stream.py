@@ -66,6 +66,7 @@ class Bucketer:
         self._oldest_done: float | None = None
         self._workflows: set[str] = set()
         self._writes: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
 
     def _bucket(self, workflow: str, started_at: float) -> _Open:
         if workflow not in self._workflows:
@@ -100,9 +101,13 @@ class Bucketer:
         """Queue an acknowledged write for the parent's integrity check."""
         self._writes.append(record)
 
+    def add_message(self, record: dict[str, Any]) -> None:
+        """Queue one HL7 message sent (and its ACK) for the parent's delivery read-back."""
+        self._messages.append(record)
+
     def drain(self, worker: str, now: float) -> dict[str, Any] | None:
         """The message holding everything since the last drain, or None when idle."""
-        if not self._open and not self._writes:
+        if not self._open and not self._writes and not self._messages:
             return None
         buckets = [
             [
@@ -123,9 +128,11 @@ class Bucketer:
             "oldest_done": self._oldest_done,
             "buckets": buckets,
             "writes": self._writes,
+            "messages": self._messages,
         }
         self._open = {}
         self._writes = []
+        self._messages = []
         self._oldest_done = None
         return msg
 

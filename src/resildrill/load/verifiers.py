@@ -59,7 +59,7 @@ class Verifier(Protocol):
     def check(self, write: dict[str, Any]) -> str: ...
 
 
-class _Http:
+class JsonReader:
     """GETs with a deadline, a retry, and the load's headers and CA bundle."""
 
     def __init__(self, how: ReadBack, accept: str) -> None:
@@ -97,7 +97,7 @@ class FhirVerifier:
     """A FHIR server: creates by client identifier, updates by version."""
 
     def __init__(self, how: ReadBack) -> None:
-        self.http = _Http(how, "application/fhir+json")
+        self.http = JsonReader(how, "application/fhir+json")
         self.base = how.base_url.rstrip("/")
 
     def check(self, write: dict[str, Any]) -> str:
@@ -158,7 +158,7 @@ class HttpVerifier:
     """Any HTTP API: ``url`` with the write's fields filled in, judged by ``found``."""
 
     def __init__(self, how: ReadBack) -> None:
-        self.http = _Http(how, "application/json")
+        self.http = JsonReader(how, "application/json")
         self.spec = how.spec
         assert self.spec.url is not None
 

@@ -472,3 +472,36 @@ def record_write(
                 "at": _now(),
             }
         )
+
+
+def record_message(
+    workflow: str,
+    message_type: str,
+    control_id: str,
+    patient: str,
+    sent_at: float,
+    ack: str | None,
+    *,
+    accepted: bool,
+    detail: str | None = None,
+) -> None:
+    """Remember one HL7 message for the delivery read-back after the recovery window.
+
+    ``sent_at`` is the monotonic time the message went out; ``ack`` the acknowledgement code
+    (AA, AE, AR, CA, CE, CR) or None when none came (``detail`` says why). ``accepted``: the
+    engine took responsibility for it (AA/CA), so never filing it is a loss.
+    """
+    if _PLUGIN is not None:
+        _PLUGIN.bucketer.add_message(
+            {
+                "workflow": workflow,
+                "type": message_type,
+                "control_id": control_id,
+                "patient": patient,
+                "sent_at": sent_at + _SKEW,
+                "acked_at": _now(),
+                "ack": ack,
+                "accepted": accepted,
+                "detail": detail,
+            }
+        )

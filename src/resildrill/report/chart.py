@@ -389,6 +389,53 @@ class _Chart:
             self._line(pts, scale, colour, label, dashed)
         self.y += _PANEL_GAP
 
+    def delivery_panel(self) -> None:
+        """HL7 results reaching the ward: delivery delay by send time, log scale, with the
+        usual delay drawn; and the engine's backlog (accepted, not yet filed) below it."""
+        lines = []
+        for key, colour, label, dashed in (
+            ("delivery.delay_p95_ms", PALETTE[0], "delivery delay p95 (ms)", False),
+            ("delivery.delay_max_ms", PALETTE[5], "delivery delay max (ms)", True),
+        ):
+            values = self.values(key)
+            if values is not None and any(v is not None for v in values):
+                lines.append((_bins(values, self.k, max), colour, label, dashed))
+        if lines:
+            peak = max(v for pts, *_ in lines for v in pts if v is not None)
+            hi_exp = max(1, math.ceil(math.log10(max(peak, 10.0))))
+            top = self.y
+
+            def scale(v: float) -> float:
+                return top + _PANEL_H * (1 - math.log10(max(v, 1.0)) / hi_exp)
+
+            ticks = [(scale(10.0**e), _ms_label(10.0**e)) for e in range(0, hi_exp + 1)]
+            self._frame("HL7 results: delay from send to filed in the EHR (p95; max dashed)", ticks)
+            usual = self.report.delivery.usual_delay_s if self.report.delivery else None
+            if usual:
+                y = scale(usual * 1000)
+                self.svg.add(
+                    f'<line class="threshold" x1="{_LEFT}" x2="{_LEFT + _PLOT_W}" y1="{y:.1f}" '
+                    f'y2="{y:.1f}" stroke="#777" stroke-dasharray="2 3"><title>usual delay '
+                    f"{escape(_ms_label(usual * 1000))}</title></line>"
+                )
+            for pts, colour, label, dashed in lines:
+                self._line(pts, scale, colour, label, dashed)
+            self.y += _PANEL_GAP
+        backlog = self.values("delivery.backlog")
+        if backlog is None or not any(backlog):
+            return
+        pts = _bins(backlog, self.k, max)
+        top_value = _nice_ceiling(max(v for v in pts if v is not None) or 1.0)
+        top = self.y
+
+        def scale_n(v: float) -> float:
+            return top + _PANEL_H * (1 - v / top_value)
+
+        ticks = [(scale_n(f * top_value), f"{f * top_value:g}") for f in (0.0, 0.5, 1.0)]
+        self._frame("HL7 backlog: messages accepted by the engine, not yet filed", ticks)
+        self._line(pts, scale_n, PALETTE[2], "backlog (messages)")
+        self.y += _PANEL_GAP
+
     # -- strips ---------------------------------------------------------------------------
 
     def _strip(self, label: str, cells: Sequence[tuple[str, str] | None]) -> None:
@@ -555,6 +602,7 @@ class _Chart:
         self.error_panel()
         self.throughput_panel()
         self.heat_panel()
+        self.delivery_panel()
         self.strips()
         if self.y == self.top:  # nothing to plot: still show the fault windows on a time axis
             self._frame("No timeline series in this report", [])

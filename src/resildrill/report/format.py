@@ -52,6 +52,10 @@ _GATES: dict[str, tuple[str, str | None]] = {
     "max_writes_duplicated": ("Acknowledged writes duplicated", None),
     "max_failed_actions": ("Failed clinical actions", None),
     "max_wait_beyond_slo": ("Time clinicians waited beyond the SLO, worst workflow", "s"),
+    "max_messages_lost": ("HL7 messages accepted but never filed", None),
+    "max_messages_duplicated": ("HL7 messages filed more than once", None),
+    "max_delivery_delay": ("HL7 delivery delay, slowest message", "s"),
+    "max_backlog_drain": ("HL7 backlog drain time, worst fault", "s"),
     "regression": ("No regression against this drill's recent runs", None),
 }
 
@@ -67,6 +71,13 @@ def secs(value: float | None) -> str:
         return f"{int(minutes)} min {rest:04.1f} s"
     hours, rest = divmod(value, 3600)
     return f"{int(hours)} h {int(rest // 60):02d} min"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds, switching to seconds past one second: ``12.3 ms``, ``4.5 s``."""
+    if value is None:
+        return DASH
+    return f"{value:.1f} ms" if value < 1000 else secs(value / 1000)
 
 
 def pct(value: float | None, digits: int = 2) -> str:

@@ -175,6 +175,8 @@ class Fault(_Part):
     # A fault acting on hosts of the estate: each host's times (the guard's own act on the
     # run's clock), who reverted it, and the spread between hosts.
     remote: dict[str, Any] | None = None
+    # The HL7 backlog when the fault ended and its drain, beside the API's recovery.
+    delivery: FaultDrain | None = None
     # Null when the fault could not be analysed (its injection failed): ``error`` says why.
     recovery: Recovery | None = None
     error: str | None = None
@@ -215,6 +217,56 @@ class Integrity(_Part):
     writes_lost: int = 0
     writes_duplicated: int = 0
     writes_unverifiable: int = 0
+
+
+class DeliveryDelay(_Part):
+    """Delivery delay of accepted messages, send to filing, in milliseconds."""
+
+    p50: float | None = None
+    p95: float | None = None
+    max: float | None = None
+
+
+class FaultDrain(_Part):
+    """A fault's HL7 backlog when it ended, and when the backlog drained (docs/hl7.md)."""
+
+    end_s: float
+    backlog_at_end: int = 0
+    lost_from_backlog: int = 0
+    last_backlog_filed_at_s: float | None = None
+    timely_again_at_s: float | None = None
+    drained_at_s: float | None = None
+    drain_s: float | None = Field(default=None, description="None: not drained by the end")
+
+
+class WardView(_Part):
+    """What the ward nurse saw of the results."""
+
+    late_after_s: float
+    patients_with_results: int = 0
+    patients_late: int = 0
+    patients_never_arrived: int = 0
+
+
+class Delivery(_Part):
+    """HL7 messages the load sent, read back one by one from the EHR after the run."""
+
+    messages_sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    unacknowledged: int = 0
+    not_read_back: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    extra_copies: int = 0
+    unverifiable: int = 0
+    stored_unacknowledged: int = 0
+    delay_ms: DeliveryDelay = Field(default_factory=DeliveryDelay)
+    usual_delay_s: float | None = None
+    max_backlog_drain_s: float | None = None
+    by_fault: dict[str, FaultDrain] = Field(default_factory=dict)
+    ward: WardView | None = None
+    examples: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Gate(_Part):
@@ -346,6 +398,7 @@ class DrillReport(_Part):
     summary: Summary | None = None
     load: Load | None = None
     integrity: Integrity | None = None
+    delivery: Delivery | None = None
     gates: list[Gate] = Field(default_factory=list)
     timeline: Timeline = Field(default_factory=Timeline)
     # Optional sections for the HTML report.

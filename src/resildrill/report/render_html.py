@@ -39,6 +39,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters.update(
         secs=fmt.secs,
+        ms=fmt.ms,
         pct=fmt.pct,
         num=fmt.num,
         clock=fmt.clock,

@@ -88,6 +88,27 @@ def render_text(report: DrillReport) -> str:
             f"duplicated, {fmt.num(i.writes_unverifiable)} unverifiable of "
             f"{fmt.num(i.writes_acknowledged)} acknowledged writes.",
         ]
+    if report.delivery is not None:
+        d = report.delivery
+        drains = ", ".join(
+            f"`{_cell(fid)}` {fmt.secs(b.drain_s) if b.drain_s is not None else '**not drained**'}"
+            f" ({fmt.num(b.backlog_at_end)} queued)"
+            for fid, b in d.by_fault.items()
+        )
+        lines += [
+            "",
+            f"**HL7 delivery:** {fmt.num(d.lost)} lost, {fmt.num(d.duplicated)} duplicated, "
+            f"{fmt.num(d.unverifiable)} unverifiable of {fmt.num(d.accepted)} accepted messages; "
+            f"delay p95 {fmt.ms(d.delay_ms.p95)}, max {fmt.ms(d.delay_ms.max)}."
+            + (f" Backlog drain: {drains}." if drains else ""),
+        ]
+        if d.ward is not None:
+            w = d.ward
+            lines.append(
+                f"On the ward: results for {fmt.num(w.patients_late)} patients arrived more than "
+                f"{fmt.secs(w.late_after_s)} late; results for {fmt.num(w.patients_never_arrived)}"
+                " patients never arrived."
+            )
     if report.blind_spots is not None and report.blind_spots.total_s > 0:
         lines += [
             "",

@@ -58,6 +58,8 @@ class RunRecord:
     reason: str | None = None
     load: Any = None
     integrity: Any = None
+    #: HL7 delivery read-back: one row per message the load sent (``load/delivery.py``).
+    delivery: list[dict[str, Any]] | None = None
     halted_at_s: float | None = None
     notices: list[str] = field(default_factory=list)
 

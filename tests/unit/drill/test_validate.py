@@ -195,7 +195,12 @@ def test_workflow_slos_need_load_that_plays_them(tmp_path: Path, registry: Fault
     assert [(p.path, p.message) for p in problems] == [
         ("slos[1].workflow", "unknown workflow 'obs_rounds' (did you mean 'obs_round'?)")
     ]
-    own = text + "load: {users: 4, workflows: {obs_rounds: 1.0}}\n"
+    typo = text + "load: {users: 4, workflows: {obs_rounds: 1.0}}\n"
+    assert [(p.path, p.message.split(";")[0]) for p in load(tmp_path, registry, typo)] == [
+        ("load.workflows.obs_rounds", "unknown workflow 'obs_rounds' (did you mean 'obs_round'?)")
+    ]
+    (tmp_path / "mine.py").write_text("")
+    own = text + "load: {users: 4, locustfile: mine.py, workflows: {obs_rounds: 1.0}}\n"
     assert load(tmp_path, registry, own) == []
 
 
