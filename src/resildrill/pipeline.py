@@ -141,12 +141,26 @@ def _delivery(
     load = record.drill.spec.load
     if record.delivery is None or load is None or load.hl7 is None:
         return None, None
+    done = [fr for fr in injected if fr.injected_at_s is not None]
+    windows = {
+        fr.spec.id: (
+            float(fr.injected_at_s or 0.0),
+            fr.reverted_at_s if fr.reverted_at_s is not None else fr.injected_at_s or 0.0,
+        )
+        for fr in done
+    }
     ends = []
-    for i, fr in enumerate(injected):
-        if fr.injected_at_s is None:
-            continue
-        nxt = injected[i + 1].inject_requested_at_s if i + 1 < len(injected) else None
-        end = fr.reverted_at_s if fr.reverted_at_s is not None else fr.injected_at_s
+    for fr in done:
+        # A backlog cannot drain while another fault still holds it (the EHR killed while its
+        # supervisor is frozen): a fault's drain counts from the end of what overlaps it.
+        end = windows[fr.spec.id][1]
+        while True:
+            later = [b for a, b in windows.values() if a <= end < b]
+            if not later:
+                break
+            end = max(later)
+        starts = [f.inject_requested_at_s for f in injected if f.inject_requested_at_s is not None]
+        nxt = min((t for t in starts if t > end), default=None)
         ends.append(FaultEnd(fr.spec.id, end, nxt if nxt is not None else end_s))
     return analyse_delivery(
         record.delivery,
@@ -425,6 +439,8 @@ def _fault_json(
         "still_injected": fr.still_injected,
         "timing": fr.timing or None,
         "remote": _hosts_json(fr, t0),
+        # a signal aimed at a system call (process ``during``): what was caught, how fast
+        "aimed": (fr.recipe or {}).get("aimed"),
         # the HL7 backlog when the fault ended and the time to drain it (docs/hl7.md)
         "delivery": ((delivery or {}).get("by_fault") or {}).get(fr.spec.id),
         "spec": fr.spec.model_dump(mode="json", exclude_none=True),

@@ -15,9 +15,9 @@ back, as for ADT^A08). Definitions (docs/hl7.md):
 * **a fault's end**: its revert, or its injection for a fault that is not reverted (a kill).
   The **backlog at the end** is the backlog at that moment. The backlog has **drained** when
   the last of those messages has been filed *and* new results reach the ward within their
-  usual delay again: from the first message sent after the end that arrived within the usual
-  delay and after which none was late (up to the next fault, or the run's end). **Drain time**:
-  from the fault's end to then. None (not drained) when that never happened.
+  usual delay again: when the last message sent after the end that was late was filed, with
+  none late after it up to the next fault or the run's end. **Drain time**: from the fault's
+  end to then. None (not drained) when new results were still late when the watch ended.
 * **usual delay**: ``load.hl7.usual_delay``, else twice the p99 of the baseline's delays, at
   least 250 ms (a few ms on loopback would make every scheduling hiccup a "late" result).
 * **the ward nurse's view**: patients whose results (ORU) arrived later than ``late_after``, or
@@ -146,7 +146,9 @@ def _drain(rows: list[dict[str, Any]], fault: FaultEnd, usual_s: float) -> dict[
         return out
     if after and timely is None:
         return out  # new results were still late when the watch ended: not drained
-    drained = max([*filed, float(timely["filed_s"]) if timely else -math.inf])
+    # the last result that was late reached the ward then; every later one came on time
+    late = [float(r["filed_s"]) for r in after[: last_late + 1] if (_delay(r) or 0.0) > usual_s]
+    drained = max([*filed, *late], default=-math.inf)
     if drained == -math.inf:
         return out  # every backlogged message was lost and nothing new arrived
     out["drained_at_s"] = round(drained, 4)

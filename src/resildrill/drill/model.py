@@ -807,8 +807,18 @@ class Hl7LoadSpec(Frozen):
     identifier of ``identifier_system``; the earliest ``meta.lastUpdated`` is when it was filed.
     """
 
-    host: str = Field(description="where the interface engine accepts MLLP connections")
-    port: int = Field(ge=1, le=65535)
+    service: str | None = Field(
+        default=None,
+        description="the target's service that accepts the messages (the interface engine): "
+        "its address is where they go",
+    )
+    proxy: str | None = Field(
+        default=None,
+        description="or: a proxy of the target in front of the engine (its listen address), so "
+        "drills can cut or slow the lab's link",
+    )
+    host: str | None = Field(default=None, description="or: where the engine listens")
+    port: int | None = Field(default=None, ge=1, le=65535)
     mode: Literal["original", "enhanced"] = Field(
         default="original", description="original: AA accepts; enhanced: CA commits"
     )
@@ -834,6 +844,28 @@ class Hl7LoadSpec(Frozen):
         description="delivery delay counted as usual when a backlog drains; default: twice "
         "the baseline's p99, at least 250ms",
     )
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Hl7LoadSpec:
+        given = [self.service is not None, self.proxy is not None, self.host is not None]
+        if sum(given) != 1 or (self.host is None) != (self.port is None):
+            raise ValueError(
+                "give one of 'service' (a service of the target), 'proxy' (a proxy of the "
+                "target) or 'host' with 'port'"
+            )
+        return self
+
+    def resolved(self, target: TargetSpec) -> Hl7LoadSpec:
+        """This spec with ``host``/``port`` taken from the named service's or proxy's address."""
+        if self.service is not None:
+            address = str(target.services[self.service].address)
+        elif self.proxy is not None and target.toxiproxy is not None:
+            address = target.toxiproxy.proxies[self.proxy].listen
+        else:
+            return self
+        host, _, port = address.rpartition(":")
+        update = {"service": None, "proxy": None, "host": host, "port": int(port)}
+        return self.model_copy(update=update)
 
 
 class LoadSpec(Frozen):

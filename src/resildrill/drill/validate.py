@@ -154,7 +154,27 @@ def check_drill(
         + _fault_kind_warnings(drill, target, where)
         + (_check_load_files(drill, drill_dir, where) if drill_dir is not None else [])
         + (_check_load_host(drill, target, where) if target is not None else [])
+        + (_check_hl7_service(drill, target, where) if target is not None else [])
     )
+
+
+def _check_hl7_service(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:
+    """``load.hl7.service`` names a service of the target that has an address; ``proxy`` one
+    of its proxies."""
+    hl7 = drill.load.hl7 if drill.load is not None else None
+    if hl7 is not None and hl7.proxy is not None:
+        proxies = list(target.toxiproxy.proxies) if target.toxiproxy is not None else []
+        if hl7.proxy not in proxies:
+            message = _unknown("proxy", hl7.proxy, proxies)
+            return [where.problem(("load", "hl7", "proxy"), message)]
+    if hl7 is None or hl7.service is None:
+        return []
+    loc: Loc = ("load", "hl7", "service")
+    if hl7.service not in target.services:
+        return [where.problem(loc, _unknown("service", hl7.service, list(target.services)))]
+    if target.services[hl7.service].address is None:
+        return [where.problem(loc, f"service {hl7.service!r} has no address in the target")]
+    return []
 
 
 def _check_load_host(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:

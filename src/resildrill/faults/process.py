@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from resildrill.drill.model import FaultSpec, ProcessLocator, ServiceSpec
+from resildrill.drill.model import Duration, FaultSpec, ProcessLocator, ServiceSpec
 from resildrill.errors import InjectionFailed
 from resildrill.faults import process_remote
 from resildrill.faults.base import BackendHooks, FaultContext, Recipe
@@ -46,6 +46,83 @@ class ProcessFaultSpec(FaultSpec):
         description="process: the located process(es) only; tree: with every descendant "
         "(a whole server: PostgreSQL's postmaster and its backends)",
     )
+    during: list[Literal["pwrite", "write", "fsync"]] | None = Field(
+        default=None,
+        description="aim the signal at a moment one of the process's threads is inside one of "
+        "these system calls (pwrite: a database's page or log write; fsync: a commit's flush), "
+        "e.g. a kill mid-commit; local processes only",
+    )
+    aim_within: Duration = Field(
+        default=10.0,
+        description="with 'during': signal anyway after this long, and the report says the "
+        "moment was not caught",
+    )
+
+
+# --- aiming at a system call ------------------------------------------------------------
+
+#: System call numbers by machine and the names a drill uses for them (Linux's tables:
+#: arch/x86/entry/syscalls/syscall_64.tbl, include/uapi/asm-generic/unistd.h for arm64).
+_SYSCALLS: dict[str, dict[str, dict[int, str]]] = {
+    "x86_64": {
+        "pwrite": {18: "pwrite64", 296: "pwritev", 328: "pwritev2"},
+        "write": {1: "write", 20: "writev"},
+        "fsync": {74: "fsync", 75: "fdatasync", 277: "sync_file_range"},
+    },
+    "aarch64": {
+        "pwrite": {68: "pwrite64", 70: "pwritev", 287: "pwritev2"},
+        "write": {64: "write", 66: "writev"},
+        "fsync": {82: "fsync", 83: "fdatasync", 84: "sync_file_range"},
+    },
+}
+
+
+def _in_syscall(pids: list[int], wanted: dict[int, str]) -> str | None:
+    """``name (pid/tid)`` of a thread now inside one of ``wanted``, else None.
+
+    ``/proc/PID/task/TID/syscall`` starts with the number of the call a blocked thread is in
+    ("running" when it is on a CPU): readable by the process's owner.
+    """
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/syscall", "rb") as f:
+                    head = f.read(8).split(b" ", 1)[0]
+            except OSError:
+                continue
+            if head.isdigit() and int(head) in wanted:
+                return f"{wanted[int(head)]} ({pid}/{tid})"
+    return None
+
+
+def aim(pids: list[int], during: list[str], within_s: float) -> dict[str, Any]:
+    """Wait until a thread of ``pids`` is inside one of the ``during`` calls (or
+    ``within_s`` passed); what was caught, after how long. Polls as fast as /proc answers:
+    a flush lasts milliseconds."""
+    table = _SYSCALLS.get(os.uname().machine, {})
+    wanted = {n: name for what in during for n, name in table.get(what, {}).items()}
+    started = time.monotonic()
+    polls = 0
+    while wanted:
+        polls += 1
+        caught = _in_syscall(pids, wanted)
+        if caught is not None:
+            return {
+                "caught": caught,
+                "after_s": round(time.monotonic() - started, 4),
+                "polls": polls,
+            }
+        if time.monotonic() - started > within_s:
+            break
+        if polls % 200 == 0:
+            time.sleep(0)  # let the target run on a busy machine
+    why = "no such thread state in time" if wanted else f"no table for {os.uname().machine}"
+    return {"caught": None, "after_s": round(time.monotonic() - started, 4), "polls": polls,
+            "why": why}  # fmt: skip
 
 
 # --- /proc helpers --------------------------------------------------------------------
@@ -213,6 +290,8 @@ class ProcessFaultBackend(RemoteHooks, BackendHooks):
             return [str(exc)]
         assert service.process is not None
         if service.host is not None:
+            if getattr(spec, "during", None):
+                return ["'during' aims at local processes only (this service is on a remote host)"]
             return process_remote.preflight(spec, service, ctx)
         pids = find_processes(service.process, ctx.run_dir)
         problems = locator_problems(service.process, ctx.run_dir)
@@ -285,6 +364,8 @@ class ProcessFaultBackend(RemoteHooks, BackendHooks):
             "base_dir": str(base_dir),
             "recovery": service.recovery,
             "restart": restart,
+            "during": spec.during,
+            "aim_within": spec.aim_within,
         }
 
     def inject(self, spec: FaultSpec, recipe: Recipe, ctx: FaultContext) -> Recipe:
@@ -295,6 +376,12 @@ class ProcessFaultBackend(RemoteHooks, BackendHooks):
         for proc in located:
             if not is_same_process(proc["pid"], proc["start_time"]):
                 raise InjectionFailed(f"pid {proc['pid']} is no longer the recorded process")
+        if recipe.get("during"):
+            # the moment is the point: signal right after catching it, checks done before
+            recipe = {
+                **recipe,
+                "aimed": aim([p["pid"] for p in located], recipe["during"], recipe["aim_within"]),
+            }
         # Parents first: a frozen parent forks no new child while its children are signalled.
         for proc in recipe["processes"]:
             # a descendant may have ended on its own since preparation (a session closed)

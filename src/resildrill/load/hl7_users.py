@@ -50,8 +50,9 @@ _ACCEPTING = {"AA", "CA"}
 
 def _hl7_spec() -> Hl7LoadSpec:
     spec = worker.current_spec().hl7
-    if spec is None:  # the drill model refuses an HL7 sender without load.hl7
-        raise RuntimeError("an HL7 sender needs load.hl7 (where the interface engine listens)")
+    # the drill model refuses an HL7 sender without load.hl7; the runner resolves a service
+    if spec is None or spec.host is None or spec.port is None:
+        raise RuntimeError("an HL7 sender needs load.hl7 with where the interface engine listens")
     return spec
 
 
@@ -85,6 +86,7 @@ class Hl7Sender(User):
         self.spec = spec
         app, _, facility = spec.receiver.partition("^")
         self.receiver = (app, facility)
+        assert spec.host is not None and spec.port is not None  # checked by _hl7_spec
         self.mllp = MllpClient(spec.host, spec.port, timeout_s=spec.ack_timeout)
 
     def wait_time(self) -> float:

@@ -175,6 +175,8 @@ class Fault(_Part):
     # A fault acting on hosts of the estate: each host's times (the guard's own act on the
     # run's clock), who reverted it, and the spread between hosts.
     remote: dict[str, Any] | None = None
+    # A signal aimed at a system call: {"caught": "pwrite64 (pid/tid)" or None, "after_s"}.
+    aimed: dict[str, Any] | None = None
     # The HL7 backlog when the fault ended and its drain, beside the API's recovery.
     delivery: FaultDrain | None = None
     # Null when the fault could not be analysed (its injection failed): ``error`` says why.

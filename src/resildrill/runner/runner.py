@@ -124,8 +124,12 @@ class DrillRunner:
             return None
         from resildrill.load.driver import LoadDriver
 
+        load = self.spec.load
+        if load.hl7 is not None:  # HL7 senders go to the target's engine service
+            hl7 = load.hl7.resolved(self.drill.target.spec)
+            load = load.model_copy(update={"hl7": hl7})
         return LoadDriver(
-            self.spec.load,
+            load,
             host=host,
             run_dir=run_dir,
             monotonic_t0=t0,

@@ -301,3 +301,32 @@ def test_kill_of_a_service_nobody_restarts_is_warned(
     warnings = load_drill(tmp_path / "drill.yaml", registry).warnings
     assert [(w.path, w.severity) for w in warnings] == [("faults[0].service", "warning")]
     assert "who restarts 'api'" in warnings[0].message
+
+
+def test_hl7_senders_need_an_engine_the_target_has(tmp_path: Path, registry: FaultRegistry) -> None:
+    """``load.hl7`` names one destination, a service with an address or a proxy of the target;
+    an HL7 sender without ``load.hl7`` has nowhere to send."""
+    orphan = HEAD + "load: {users: 2, workflows: {hl7_lab: 1}}\n"
+    assert [(p.path, p.message.split(":")[0]) for p in load(tmp_path, registry, orphan)] == [
+        ("load.workflows.hl7_lab", "hl7_lab sends HL7 messages")
+    ]
+    typo = HEAD + "load: {users: 2, workflows: {hl7_lab: 1}, hl7: {service: apii}}\n"
+    assert [(p.path, p.message) for p in load(tmp_path, registry, typo)] == [
+        ("load.hl7.service", "unknown service 'apii' (did you mean 'api'?)")
+    ]
+    both = HEAD + "load: {workflows: {hl7_lab: 1}, hl7: {service: api, host: h, port: 1}}\n"
+    assert [p.path for p in load(tmp_path, registry, both)] == ["load.hl7"]
+    ok = HEAD + "load: {users: 2, workflows: {hl7_lab: 1}, hl7: {service: api}}\n"
+    assert load(tmp_path, registry, ok) == []
+
+
+def test_hl7_destination_resolves_to_the_service_or_proxy_address() -> None:
+    """The runner sends to the engine's address, or the lab-to-engine proxy's listen."""
+    from resildrill.drill.model import Hl7LoadSpec
+
+    target = load_target(ROOT / "targets" / "ward-ehr" / "target-hl7.yaml").spec
+    direct = Hl7LoadSpec(service="engine").resolved(target)
+    via = Hl7LoadSpec(proxy="lab-to-engine").resolved(target)
+    assert (direct.host, direct.port, direct.service) == ("127.0.0.1", 18495, None)
+    assert (via.host, via.port, via.proxy) == ("127.0.0.1", 18497, None)
+    Hl7LoadSpec.model_validate(via.model_dump())  # what a Locust worker re-reads is valid
