@@ -184,7 +184,8 @@ def test_ehr_down_two_minutes_drain_time_matches_an_independent_observer(
     #   engine received it), after the outage ended. Every later one came on time.
     ended = wall_t0 + drain["end_s"]
     received = _received(Path(run_dir_root) / "engine-queue.sqlite")
-    lab = {json.loads(line)["control_id"] for line in (run_dir / "load" / "messages.jsonl").open()}
+    lines = (run_dir / "load" / "messages.jsonl").read_text().splitlines()
+    lab = {json.loads(line)["control_id"] for line in lines}
     never = float("inf")
     backlog = {
         cid for cid, at in received.items()
@@ -239,7 +240,7 @@ def test_engine_killed_inside_a_queue_write_loses_nothing_it_acknowledged(
     report = load_report(run_dir)
     aimed = report["faults"][0]["aimed"]
     assert aimed["caught"] is not None and aimed["caught"].startswith("pwrite"), aimed
-    sent = [json.loads(line) for line in (run_dir / "load" / "messages.jsonl").open()]
+    sent = [json.loads(ln) for ln in (run_dir / "load" / "messages.jsonl").read_text().splitlines()]
     acknowledged = {m["control_id"] for m in sent if m["ack"] == "AA"}
     store = Path(yaml.safe_load(hl7_stack.read_text())["run_dir"]) / "ward.sqlite"
     filed = _store_copies(store)
