@@ -11,8 +11,9 @@
 #   openssh-server/-client      the SSH hosts of targets/ward-ehr-hosts (each a container running
 #                               this machine's /usr/sbin/sshd on its own 127.0.0.1 port) and
 #                               ssh-keygen for their keys; the machine's own sshd is not started
+#   dcmtk                       the bundled PACS (dcmqrscp, src/wardehr/pacs.py) and its echoscu
 set -euo pipefail
-packages=(chromium chromium-driver postgresql iperf3 openssh-server openssh-client)
+packages=(chromium chromium-driver postgresql iperf3 openssh-server openssh-client dcmtk)
 missing=()
 for pkg in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -17,6 +17,7 @@ AREAS = [
     ("test_remote_", "remote hosts (issue 13)"),
     ("unit.remote", "remote hosts (issue 13)"),
     ("hl7", "HL7 over MLLP (issue 15)"),
+    ("dicom", "DICOM and the PACS (issue 14)"),
     ("journal_trust", "security (issue 19)"),
     ("pidfile_identity", "security (issue 19)"),
     ("foreign_target", "foreign systems (issue 14)"),

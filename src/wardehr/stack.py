@@ -118,6 +118,15 @@ class EngineSpec(_Model):
     ack_timeout: Duration = 5.0
 
 
+class PacsSpec(_Model):
+    """The PACS (:mod:`wardehr.pacs`): Debian's dcmqrscp in a network namespace of its own,
+    reached through a relay on ``listen``; its archive (images, index) in ``storage``."""
+
+    listen: str
+    storage: str = Field(default="pacs", description="relative to run_dir")
+    ae_title: str = Field(default="WARDPACS", min_length=1, max_length=16)
+
+
 class StackConfig(_Model):
     """The ``stack:`` settings of a ward EHR target."""
 
@@ -135,6 +144,7 @@ class StackConfig(_Model):
     replicas: dict[str, Hop] = Field(min_length=1)
     database: DatabaseSpec = Field(default_factory=DatabaseSpec)
     engine: EngineSpec | None = None
+    pacs: PacsSpec | None = None
 
     @model_validator(mode="after")
     def _postgres_needs_listen(self) -> StackConfig:
@@ -192,7 +202,8 @@ class Layout:
         """Every service in start order (the supervisor last: it starts the others)."""
         names = ["database"] if self.config.store == "postgres" else []
         engine = ["engine"] if self.config.engine is not None else []
-        return [*names, *self.config.replicas, "gateway", *engine, "supervisor"]
+        pacs = ["pacs"] if self.config.pacs is not None else []
+        return [*names, *self.config.replicas, "gateway", *engine, *pacs, "supervisor"]
 
 
 def _layout(target: LoadedTarget | str | Path) -> Layout:
@@ -348,6 +359,24 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
                 "log": str(lay.log("engine")),
             }
         )
+    if cfg.pacs is not None:
+        storage = Path(cfg.pacs.storage)
+        children.append(
+            {
+                "name": "pacs",
+                "argv": [
+                    *(py, "-m", "wardehr.pacs", "--listen", cfg.pacs.listen),
+                    *(
+                        "--storage",
+                        str(storage if storage.is_absolute() else lay.run_dir / storage),
+                    ),
+                    *("--ae-title", cfg.pacs.ae_title),
+                    *("--pidfile", str(lay.pidfile("pacs"))),
+                ],
+                "pidfile": str(lay.pidfile("pacs")),
+                "log": str(lay.log("pacs")),
+            }
+        )
     return children
 
 
@@ -443,6 +472,15 @@ def _tcp_ok(address: str, timeout_s: float) -> tuple[bool, str]:
         return False, type(exc).__name__
 
 
+def _dicom_ok(address: str, ae_title: str, timeout_s: float) -> tuple[bool, str]:
+    """A C-ECHO answered with success: the archive itself is up, not only the relay."""
+    from resildrill.dicom.echo import echo  # pynetdicom: only for a stack with a PACS
+
+    host, port = parse_address(address)
+    result = echo(host, port, called_ae=ae_title, calling_ae="WARDEHR", timeout_s=timeout_s)
+    return result.ok, "C-ECHO ok" if result.ok else str(result.detail)
+
+
 def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> StackStatus:
     """Each service's pid, process state and health check."""
     lay = _layout(target)
@@ -472,6 +510,9 @@ def status(target: LoadedTarget | str | Path, *, timeout_s: float = 0.5) -> Stac
         elif name == "engine" and cfg.engine is not None:
             address = cfg.engine.listen
             healthy, detail = _tcp_ok(address, timeout_s)
+        elif name == "pacs" and cfg.pacs is not None:
+            address = cfg.pacs.listen
+            healthy, detail = _dicom_ok(address, cfg.pacs.ae_title, timeout_s)
         else:
             healthy = pid is not None
         if pid is None and name != "supervisor":

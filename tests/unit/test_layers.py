@@ -23,6 +23,8 @@ LAYERS: dict[str, int] = {
     "__version__": 0,
     # the HL7 v2 wire format (framing, ACK meaning, messages): used by probes, load, engine
     "hl7": 0,
+    # DICOM networking (C-ECHO): used by probes
+    "dicom": 0,
     # the package's lazy exports name the library API by string only
     "__init__": 0,
     # leaf services: probes and buckets, the proxy server, report rendering, the fault and
@@ -67,6 +69,7 @@ WARDEHR_MAY_USE = {
     # the HL7 v2 wire format the engine and the EHR's inbound speak, as the drill's side does
     "resildrill.hl7.ack",
     "resildrill.hl7.mllp",
+    "resildrill.dicom.echo",
 }
 
 

@@ -127,6 +127,18 @@ class MllpCheck(Frozen):
     receiver: str = Field(default="EHR^WARD", description="MSH-5^MSH-6 of the messages")
 
 
+class DicomCheck(Frozen):
+    """A DICOM C-ECHO (Verification) on a fresh association; success is status 0x0000 from the
+    called application entity within the probe's timeout."""
+
+    host: str
+    port: int = Field(ge=1, le=65535)
+    called_ae: str = Field(
+        min_length=1, max_length=16, description="the PACS's AE title (e.g. WARDPACS)"
+    )
+    calling_ae: str = Field(default="RESILDRILL", min_length=1, max_length=16)
+
+
 class ProbeSpec(Frozen):
     """A health probe sampled at a fixed cadence on the monotonic clock."""
 
@@ -134,6 +146,7 @@ class ProbeSpec(Frozen):
     http: HttpCheck | None = None
     tcp: TcpCheck | None = None
     mllp: MllpCheck | None = None
+    dicom: DicomCheck | None = None
     role: Literal["clinical", "component"] = Field(
         default="component",
         description="clinical: the user-facing entry point; its failures count as outage",
@@ -144,8 +157,8 @@ class ProbeSpec(Frozen):
 
     @model_validator(mode="after")
     def _exactly_one_check(self) -> ProbeSpec:
-        if sum(c is not None for c in (self.http, self.tcp, self.mllp)) != 1:
-            raise ValueError("a probe needs exactly one of 'http', 'tcp' or 'mllp'")
+        if sum(c is not None for c in (self.http, self.tcp, self.mllp, self.dicom)) != 1:
+            raise ValueError("a probe needs exactly one of 'http', 'tcp', 'mllp' or 'dicom'")
         return self
 
 

@@ -1,4 +1,5 @@
-"""Health probes: one HTTP request or TCP connect, returning a timed :class:`Sample`.
+"""Health probes: one HTTP request, TCP connect, HL7 message (MLLP) or DICOM C-ECHO, returning a
+timed :class:`Sample`.
 
 A probe never retries: a retry would hide exactly the failure a drill measures. A sample
 is stamped with the monotonic time at which it *started*; a response slower than the
@@ -67,6 +68,8 @@ class Probe:
                     ok = True
             elif self.spec.mllp is not None:
                 ok, error = self._mllp(timeout)
+            elif self.spec.dicom is not None:
+                ok, error = self._dicom(timeout)
             else:
                 ok, error = self._http(timeout)
         except (OSError, http.client.HTTPException) as exc:
@@ -104,6 +107,18 @@ class Probe:
         if answer.accepted:
             return True, None
         return False, f"{answer.verdict} {answer.code or ''} {answer.detail}".strip()
+
+    def _dicom(self, timeout: float) -> tuple[bool, str | None]:
+        """One C-ECHO on a fresh association; ok only for status 0x0000."""
+        from resildrill.dicom.echo import echo  # pynetdicom: only for drills that probe DICOM
+
+        spec = self.spec.dicom
+        assert spec is not None
+        result = echo(
+            spec.host, spec.port, called_ae=spec.called_ae, calling_ae=spec.calling_ae,
+            timeout_s=timeout,
+        )  # fmt: skip
+        return result.ok, result.detail
 
     def _http(self, timeout: float) -> tuple[bool, str | None]:
         assert self.spec.http is not None

@@ -330,3 +330,17 @@ def test_hl7_destination_resolves_to_the_service_or_proxy_address() -> None:
     assert (direct.host, direct.port, direct.service) == ("127.0.0.1", 18495, None)
     assert (via.host, via.port, via.proxy) == ("127.0.0.1", 18497, None)
     Hl7LoadSpec.model_validate(via.model_dump())  # what a Locust worker re-reads is valid
+
+
+def test_a_probe_has_exactly_one_check_dicom_included() -> None:
+    """``dicom`` is a check like the others; two checks in one probe are refused."""
+    from pydantic import ValidationError
+
+    from resildrill.drill.model import ProbeSpec
+
+    echo = {"host": "127.0.0.1", "port": 18590, "called_ae": "WARDPACS"}
+    assert ProbeSpec(name="pacs", dicom=echo).dicom is not None
+    with pytest.raises(ValidationError, match="exactly one of 'http', 'tcp', 'mllp' or 'dicom'"):
+        ProbeSpec(name="pacs", dicom=echo, tcp={"host": "127.0.0.1", "port": 18590})
+    with pytest.raises(ValidationError, match="at most 16"):
+        ProbeSpec(name="pacs", dicom={**echo, "called_ae": "A" * 17})

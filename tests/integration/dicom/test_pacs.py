@@ -1,0 +1,226 @@
+"""The bundled PACS (Debian's dcmtk dcmqrscp) as a real DICOM archive, and the drill that kills it.
+
+* The archive listens on loopback only: dcmqrscp binds every interface of its own network
+  namespace, which has nothing but loopback; this host sees only the relay on 127.0.0.1.
+* It is a real archive: a synthetic image stored with C-STORE is found with C-FIND (pynetdicom),
+  and still found after dcmqrscp was SIGKILLed and started again (its folder is the archive).
+* ``drills/pacs-killed.yaml`` through the CLI against a free-port copy of the bundled target,
+  with an independent prober beside it (a C-ECHO every 10 ms from this test): the time the
+  report says radiology could not reach the archive is within 300 ms of what the prober saw.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    CTImageStorage,
+    StudyRootQueryRetrieveInformationModelFind,
+)
+from tests.conftest import ROOT, free_port
+from tests.support.tiny import load_report
+
+from resildrill.dicom.echo import echo
+from wardehr import stack
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+
+def _wait_echo(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if echo("127.0.0.1", port, called_ae="WARDPACS", timeout_s=1.0).ok:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the PACS on {port} did not answer C-ECHO in {timeout_s} s")
+
+
+@pytest.fixture
+def pacs(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+    """wardehr.pacs on a free port, its archive in tmp; stopped (and dcmqrscp with it)."""
+    port = free_port()
+    pidfile = tmp_path / "pacs.pid"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wardehr.pacs", "--listen", f"127.0.0.1:{port}",
+         "--storage", str(tmp_path / "pacs"), "--pidfile", str(pidfile)],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_echo(port)
+        yield port, pidfile, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=10)
+
+
+def _synthetic_ct(patient_id: str) -> Dataset:
+    """A tiny CT image of a synthetic patient (8x8 pixels), never real data."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientID, ds.PatientName = patient_id, "Testpatient^Synthetic"
+    ds.Modality, ds.StudyDate = "CT", "20261208"
+    ds.Rows = ds.Columns = 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PixelRepresentation = 1, "MONOCHROME2", 0
+    ds.PixelData = bytes(128)
+    return ds
+
+
+def _store(port: int, ds: Dataset) -> int:
+    ae = AE(ae_title="RESILDRILL")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", port, ae_title="WARDPACS")
+    assert assoc.is_established
+    try:
+        return int(assoc.send_c_store(ds).Status)
+    finally:
+        assoc.release()
+
+
+def _find_study(port: int, study_uid: str) -> int:
+    """How many studies the archive answers for this Study Instance UID (C-FIND)."""
+    ae = AE(ae_title="RESILDRILL")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", port, ae_title="WARDPACS")
+    assert assoc.is_established
+    query = Dataset()
+    query.QueryRetrieveLevel, query.StudyInstanceUID = "STUDY", study_uid
+    try:
+        return sum(
+            1
+            for status, identifier in assoc.send_c_find(
+                query, StudyRootQueryRetrieveInformationModelFind
+            )
+            if status and status.Status in (0xFF00, 0xFF01) and identifier is not None
+        )
+    finally:
+        assoc.release()
+
+
+def _listening_on_any(port: int) -> bool:
+    """Whether anything in this network namespace listens on 0.0.0.0:port or [::]:port."""
+    hex_port = f"{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, _, lport = local.partition(":")
+            if state == "0A" and lport == hex_port and set(address) == {"0"}:
+                return True
+    return False
+
+
+def test_the_archive_listens_on_loopback_only_and_keeps_what_it_stored(
+    pacs: tuple[int, Path, subprocess.Popen[bytes]],
+) -> None:
+    port, pidfile, relay = pacs
+    assert not _listening_on_any(11112)  # dcmqrscp's own port is not in this namespace
+    image = _synthetic_ct("SYN000101")
+    assert _store(port, image) == 0x0000
+    assert _find_study(port, image.StudyInstanceUID) == 1
+
+    # SIGKILL the archive itself (its pid is in the pidfile): the relay goes with it
+    pid = int(pidfile.read_text().split()[0])
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == "dcmqrscp"
+    import os
+
+    os.kill(pid, signal.SIGKILL)
+    relay.wait(timeout=10)
+    assert not echo("127.0.0.1", port, called_ae="WARDPACS", timeout_s=0.5).ok
+
+    # started again on the same folder, as the supervisor would: the study is still there
+    again = subprocess.Popen(
+        [sys.executable, "-m", "wardehr.pacs", "--listen", f"127.0.0.1:{port}",
+         "--storage", str(pidfile.parent / "pacs"), "--pidfile", str(pidfile)],
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_echo(port)
+        assert _find_study(port, image.StudyInstanceUID) == 1
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.wait(timeout=10)
+
+
+class EchoProber:
+    """A C-ECHO every 10 ms from this test: when the archive stopped and started answering."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.samples: list[tuple[float, bool]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> EchoProber:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            at = time.time()
+            ok = echo("127.0.0.1", self.port, called_ae="WARDPACS", timeout_s=0.5).ok
+            self.samples.append((at, ok))
+
+    def down_s(self) -> float:
+        """From the first failed echo to the first good one after it."""
+        first_bad = next(at for at, ok in self.samples if not ok)
+        back = next(at for at, ok in self.samples if ok and at > first_bad)
+        return back - first_bad
+
+
+def _pacs_target(folder: Path) -> Path:
+    text = (ROOT / "targets" / "ward-ehr" / "target-pacs.yaml").read_text()
+    ports = {p: str(free_port()) for p in sorted(set(re.findall(r"\b185\d\d\b", text)))}
+    text = re.sub(r"\b185\d\d\b", lambda m: ports[m.group(0)], text)
+    doc = yaml.safe_load(text)
+    doc["name"], doc["run_dir"] = "ward-ehr-pacs-test", str(folder / "run")
+    path = folder / "target-pacs.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def test_pacs_killed_drill_matches_an_independent_prober(tmp_path: Path) -> None:
+    target = _pacs_target(tmp_path)
+    port = int(yaml.safe_load(target.read_text())["stack"]["pacs"]["listen"].rpartition(":")[2])
+    original = yaml.safe_load((ROOT / "drills" / "pacs-killed.yaml").read_text())
+    drill = tmp_path / "pacs-killed.yaml"
+    drill.write_text(yaml.safe_dump({**original, "target": str(target)}, sort_keys=False))
+    try:
+        stack.up(target)
+        with EchoProber(port) as prober:
+            result = subprocess.run(
+                [sys.executable, "-m", "resildrill", "run", str(drill), "--yes", "--no-history",
+                 "--out", str(tmp_path / "reports")],
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+    finally:
+        stack.down(target)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    report = load_report(Path(result.stdout.strip().splitlines()[-1]))
+    probe = next(p for p in report["probes"] if p["name"] == "pacs-echo")
+    seen = prober.down_s()
+    # the report counts 100 ms buckets of a 100 ms probe; the prober echoes every ~10 ms
+    assert abs(probe["outage_s"] - seen) <= 0.3, (probe, seen)
+    assert report["faults"][0]["recovery"]["recovered"]
+    assert 1.0 <= seen <= 5.0  # the supervisor's 1 s restart delay, then dcmqrscp's start
