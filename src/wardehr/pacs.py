@@ -101,9 +101,22 @@ async def _outer(listen: str, sock: Path, inside: subprocess.Popen[bytes]) -> in
     return 1
 
 
+#: After dcmqrscp's listener died, how long associations its forked children still serve may go
+#: on (as on a host without the relay: a killed parent leaves its children running).
+DRAIN_S = 30.0
+
+
 async def _inner(sock: Path, archive: subprocess.Popen[bytes]) -> int:
+    open_links: set[asyncio.Task[None]] = set()
+
     async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        await _join(r, w, asyncio.open_connection("127.0.0.1", INSIDE_PORT))
+        task = asyncio.current_task()
+        assert task is not None
+        open_links.add(task)
+        try:
+            await _join(r, w, asyncio.open_connection("127.0.0.1", INSIDE_PORT))
+        finally:
+            open_links.discard(task)
 
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
@@ -111,8 +124,12 @@ async def _inner(sock: Path, archive: subprocess.Popen[bytes]) -> int:
     os.chmod(sock, 0o600)
     loop = asyncio.get_running_loop()
     code = await loop.run_in_executor(None, archive.wait)
-    server.close()
-    log.warning("dcmqrscp exited (%s)", code)
+    server.close()  # no new association: the archive is down
+    log.warning("dcmqrscp exited (%s); %d association(s) still open", code, len(open_links))
+    # dcmqrscp forks a child per association: a kill of the listener leaves them to finish, so
+    # their connections are carried until they end, not cut here
+    if open_links:
+        await asyncio.wait(set(open_links), timeout=DRAIN_S)
     return 1
 
 

@@ -619,6 +619,8 @@ BUILTIN_WORKFLOWS: tuple[str, ...] = (
 #: The HL7 senders the load can play (``resildrill.load.hl7_users``); they need ``load.hl7``
 #: (where the interface engine listens), so no drill plays them by default.
 HL7_WORKFLOWS: tuple[str, ...] = ("hl7_lab", "hl7_adt")
+#: The radiology users (``resildrill.load.dicom_users``); they need ``load.dicom``.
+DICOM_WORKFLOWS: tuple[str, ...] = ("dicom_modality", "dicom_reading")
 
 #: Gates measured from clinician load: a drill without ``load`` can never measure them.
 LOAD_GATES: tuple[str, ...] = (
@@ -870,15 +872,60 @@ class Hl7LoadSpec(Frozen):
 
     def resolved(self, target: TargetSpec) -> Hl7LoadSpec:
         """This spec with ``host``/``port`` taken from the named service's or proxy's address."""
-        if self.service is not None:
-            address = str(target.services[self.service].address)
-        elif self.proxy is not None and target.toxiproxy is not None:
-            address = target.toxiproxy.proxies[self.proxy].listen
-        else:
+        host, port = _resolve(self.service, self.proxy, target)
+        if host is None:
             return self
-        host, _, port = address.rpartition(":")
-        update = {"service": None, "proxy": None, "host": host, "port": int(port)}
-        return self.model_copy(update=update)
+        return self.model_copy(update={"service": None, "proxy": None, "host": host, "port": port})
+
+
+class DicomLoadSpec(Frozen):
+    """Radiology the load plays against a PACS: ``dicom_modality`` users store studies
+    (C-STORE, ``images_per_study`` CT slices of a synthetic patient, one study every
+    ``interval``); ``dicom_reading`` users find a recent study (C-FIND) and retrieve it (C-GET).
+    Every image the archive acknowledged (status 0x0000) is read back after the recovery window
+    by its SOP Instance UID (C-FIND at IMAGE level): found, lost or duplicated."""
+
+    service: str | None = Field(default=None, description="the target's PACS service")
+    proxy: str | None = Field(default=None, description="or: a proxy of the target before it")
+    host: str | None = Field(default=None, description="or: where the PACS listens")
+    port: int | None = Field(default=None, ge=1, le=65535)
+    called_ae: str = Field(min_length=1, max_length=16, description="the PACS's AE title")
+    calling_ae: str = Field(default="RESILDRILL", min_length=1, max_length=16)
+    images_per_study: int = Field(default=3, ge=1, le=500)
+    interval: Duration = Field(default=0.5, description="between one user's studies or reads")
+    timeout: Duration = Field(default=10.0, description="each association step's timeout")
+    patients: int = Field(default=30, ge=1, le=100_000, description="synthetic patients")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> DicomLoadSpec:
+        given = [self.service is not None, self.proxy is not None, self.host is not None]
+        if sum(given) != 1 or (self.host is None) != (self.port is None):
+            raise ValueError(
+                "give one of 'service' (a service of the target), 'proxy' (a proxy of the "
+                "target) or 'host' with 'port'"
+            )
+        return self
+
+    def resolved(self, target: TargetSpec) -> DicomLoadSpec:
+        """This spec with ``host``/``port`` from the named service's or proxy's address."""
+        host, port = _resolve(self.service, self.proxy, target)
+        if host is None:
+            return self
+        return self.model_copy(update={"service": None, "proxy": None, "host": host, "port": port})
+
+
+def _resolve(
+    service: str | None, proxy: str | None, target: TargetSpec
+) -> tuple[str | None, int | None]:
+    """(host, port) of a target's service or proxy listen address; (None, None) for neither."""
+    if service is not None:
+        address = str(target.services[service].address)
+    elif proxy is not None and target.toxiproxy is not None:
+        address = target.toxiproxy.proxies[proxy].listen
+    else:
+        return None, None
+    host, _, port = address.rpartition(":")
+    return host, int(port)
 
 
 class LoadSpec(Frozen):
@@ -942,13 +989,18 @@ class LoadSpec(Frozen):
         description="HL7 v2 senders (workflows hl7_lab, hl7_adt): where the interface "
         "engine listens and how delivery is read back",
     )
+    dicom: DicomLoadSpec | None = Field(
+        default=None,
+        description="radiology (workflows dicom_modality, dicom_reading): the PACS and the "
+        "studies sent to it",
+    )
 
     @model_validator(mode="after")
     def _workflows_playable(self) -> LoadSpec:
         """Every named workflow is one the load can play, and an HL7 sender knows where the
         engine is; located at the workflow."""
         problems = []
-        known = (*BUILTIN_WORKFLOWS, *HL7_WORKFLOWS)
+        known = (*BUILTIN_WORKFLOWS, *HL7_WORKFLOWS, *DICOM_WORKFLOWS)
         for name in self.workflows or {}:
             if name not in known and not self.locustfile:
                 close = difflib.get_close_matches(name, known, n=1)
@@ -959,6 +1011,11 @@ class LoadSpec(Frozen):
                 problems.append(
                     (name, f"{name} sends HL7 messages: add 'load.hl7' with the interface "
                      "engine's host and port")
+                )  # fmt: skip
+            elif name in DICOM_WORKFLOWS and self.dicom is None:
+                problems.append(
+                    (name, f"{name} speaks DICOM: add 'load.dicom' with the PACS (service: "
+                     "or host: and port:) and its called_ae")
                 )  # fmt: skip
         if not problems:
             return self

@@ -154,27 +154,33 @@ def check_drill(
         + _fault_kind_warnings(drill, target, where)
         + (_check_load_files(drill, drill_dir, where) if drill_dir is not None else [])
         + (_check_load_host(drill, target, where) if target is not None else [])
-        + (_check_hl7_service(drill, target, where) if target is not None else [])
+        + (_check_load_destinations(drill, target, where) if target is not None else [])
     )
 
 
-def _check_hl7_service(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:
-    """``load.hl7.service`` names a service of the target that has an address; ``proxy`` one
-    of its proxies."""
-    hl7 = drill.load.hl7 if drill.load is not None else None
-    if hl7 is not None and hl7.proxy is not None:
-        proxies = list(target.toxiproxy.proxies) if target.toxiproxy is not None else []
-        if hl7.proxy not in proxies:
-            message = _unknown("proxy", hl7.proxy, proxies)
-            return [where.problem(("load", "hl7", "proxy"), message)]
-    if hl7 is None or hl7.service is None:
-        return []
-    loc: Loc = ("load", "hl7", "service")
-    if hl7.service not in target.services:
-        return [where.problem(loc, _unknown("service", hl7.service, list(target.services)))]
-    if target.services[hl7.service].address is None:
-        return [where.problem(loc, f"service {hl7.service!r} has no address in the target")]
-    return []
+def _check_load_destinations(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:
+    """``load.hl7`` and ``load.dicom`` name a service of the target that has an address, or
+    one of its proxies."""
+    problems: list[Problem] = []
+    for part in ("hl7", "dicom"):
+        spec = getattr(drill.load, part, None) if drill.load is not None else None
+        if spec is None:
+            continue
+        if spec.proxy is not None:
+            proxies = list(target.toxiproxy.proxies) if target.toxiproxy is not None else []
+            if spec.proxy not in proxies:
+                message = _unknown("proxy", spec.proxy, proxies)
+                problems.append(where.problem(("load", part, "proxy"), message))
+        if spec.service is None:
+            continue
+        loc: Loc = ("load", part, "service")
+        if spec.service not in target.services:
+            message = _unknown("service", spec.service, list(target.services))
+            problems.append(where.problem(loc, message))
+        elif target.services[spec.service].address is None:
+            message = f"service {spec.service!r} has no address in the target"
+            problems.append(where.problem(loc, message))
+    return problems
 
 
 def _check_load_host(drill: DrillSpec, target: TargetSpec, where: Locator) -> list[Problem]:

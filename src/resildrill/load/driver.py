@@ -754,6 +754,7 @@ class LoadDriver:
             request_timeout_s=min(5.0, self.spec.request_timeout),
             spec=self.spec.integrity,
             drill_dir=self._drill_dir,
+            dicom=self.spec.dicom,
         )
 
     def delivery_check(self, wall_t0: float, timeout_s: float = 60) -> list[dict[str, Any]] | None:

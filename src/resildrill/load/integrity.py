@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resildrill.drill.model import IntegritySpec
-from resildrill.load.verifiers import ReadBack, verifier_for
+from resildrill.drill.model import DicomLoadSpec, IntegritySpec
+from resildrill.load.verifiers import DICOM_RESOURCE, DicomVerifier, ReadBack, verifier_for
 
 __all__ = ["IntegrityResult", "check_writes"]
 
@@ -70,6 +70,7 @@ def check_writes(
     request_timeout_s: float = 5.0,
     spec: IntegritySpec | None = None,
     drill_dir: Path | None = None,
+    dicom: DicomLoadSpec | None = None,
 ) -> IntegrityResult:
     """Read back every write (acknowledged or not), within ``timeout_s`` in total."""
     recs = list(records)
@@ -81,10 +82,19 @@ def check_writes(
         time.monotonic() + timeout_s,
         request_timeout_s,
         drill_dir,
+        dicom,
     )
-    verifier = verifier_for(how)
+    images = [r.get("resource") == DICOM_RESOURCE for r in recs]
+    verifier = verifier_for(how) if not all(images) else None
+    pacs = DicomVerifier(how) if any(images) else None
+
+    def check(rec: dict[str, Any]) -> str:
+        chosen = pacs if rec.get("resource") == DICOM_RESOURCE else verifier
+        assert chosen is not None
+        return chosen.check(rec)
+
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        outcomes = list(pool.map(verifier.check, recs))
+        outcomes = list(pool.map(check, recs))
     return _tally(recs, outcomes)
 
 

@@ -8,7 +8,9 @@ Each verifier speaks the system's own protocol and answers, for one write record
 - ``fhir``: a create is searched by its client identifier (none: lost, more than one:
   duplicated); an update is read by id and checked by version and identifier;
 - ``http``: a GET of a URL template judged by a status or a JSON field (any HTTP API);
-- ``python``: a function of the drill's own (``module:function`` beside the drill).
+- ``python``: a function of the drill's own (``module:function`` beside the drill);
+- ``dicom``: a PACS, each image by its SOP Instance UID (C-FIND at IMAGE level); images the
+  radiology users stored (resource ``DicomImage``) are read this way whatever the drill names.
 
 A write record (what ``record_write`` streamed): ``resource``, ``id``, ``identifier``,
 ``version``, ``op`` (create/update), ``digest`` (optional), ``acknowledged``, ``at``.
@@ -30,7 +32,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
-from resildrill.drill.model import IntegritySpec
+from resildrill.drill.model import DicomLoadSpec, IntegritySpec
 from resildrill.errors import InvalidInput
 
 GROUP = "resildrill.verifiers"
@@ -49,6 +51,8 @@ class ReadBack:
     deadline: float  # monotonic
     request_timeout_s: float
     drill_dir: Path | None = None
+    #: The drill's PACS (``load.dicom``, resolved), for images its radiology users stored.
+    dicom: DicomLoadSpec | None = None
 
 
 class Verifier(Protocol):
@@ -217,12 +221,42 @@ def load_callable(ref: str, drill_dir: Path | None) -> Callable[[dict[str, Any]]
     return fn  # type: ignore[no-any-return]
 
 
+class DicomVerifier:
+    """A PACS: each image by its SOP Instance UID (a C-FIND at IMAGE level within its study)."""
+
+    def __init__(self, how: ReadBack) -> None:
+        from resildrill.dicom.archive import Peer  # pynetdicom: only for drills with DICOM
+
+        spec = how.dicom
+        if spec is None or spec.host is None or spec.port is None:
+            raise InvalidInput("the dicom verifier needs load.dicom (where the PACS listens)")
+        self.how = how
+        self.peer = Peer(
+            spec.host, spec.port, spec.called_ae, spec.calling_ae, how.request_timeout_s
+        )
+
+    def check(self, write: dict[str, Any]) -> str:
+        from resildrill.dicom.archive import DicomError, count_images
+
+        if time.monotonic() >= self.how.deadline:
+            return "unverifiable"
+        study, _, sop = str(write.get("identifier") or "").rpartition("/")
+        try:
+            copies = count_images(self.peer, sop or str(write.get("id")), study or None)
+        except DicomError:
+            return "unverifiable"
+        return "lost" if copies == 0 else "duplicated" if copies > 1 else "found"
+
+
 #: The built-in verifiers (also registered as entry points, like third-party ones).
 BUILT_IN: dict[str, type[Verifier]] = {
     "fhir": FhirVerifier,
     "http": HttpVerifier,
     "python": PythonVerifier,
+    "dicom": DicomVerifier,
 }
+#: Records of this resource are images a radiology user stored: always read back from the PACS.
+DICOM_RESOURCE = "DicomImage"
 
 
 def verifier_for(how: ReadBack) -> Verifier:

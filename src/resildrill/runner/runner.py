@@ -128,6 +128,8 @@ class DrillRunner:
         if load.hl7 is not None:  # HL7 senders go to the target's engine service
             hl7 = load.hl7.resolved(self.drill.target.spec)
             load = load.model_copy(update={"hl7": hl7})
+        if load.dicom is not None:  # radiology goes to the target's PACS service
+            load = load.model_copy(update={"dicom": load.dicom.resolved(self.drill.target.spec)})
         return LoadDriver(
             load,
             host=host,

@@ -1,4 +1,5 @@
-"""The bundled PACS (Debian's dcmtk dcmqrscp) as a real DICOM archive, and the drill that kills it.
+"""The bundled PACS (Debian's dcmtk dcmqrscp) as a real DICOM archive, the DICOM verifier, and the
+drills that kill it.
 
 * The archive listens on loopback only: dcmqrscp binds every interface of its own network
   namespace, which has nothing but loopback; this host sees only the relay on 127.0.0.1.
@@ -7,10 +8,14 @@
 * ``drills/pacs-killed.yaml`` through the CLI against a free-port copy of the bundled target,
   with an independent prober beside it (a C-ECHO every 10 ms from this test): the time the
   report says radiology could not reach the archive is within 300 ms of what the prober saw.
+* The DICOM verifier counts found, lost and stored-unacknowledged images exactly as dcmtk's own
+  ``findscu`` does, image by image: on records made here, and after
+  ``drills/pacs-killed-mid-upload.yaml`` (a kill -9 of dcmqrscp under the radiology load).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -19,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -224,3 +230,104 @@ def test_pacs_killed_drill_matches_an_independent_prober(tmp_path: Path) -> None
     assert abs(probe["outage_s"] - seen) <= 0.3, (probe, seen)
     assert report["faults"][0]["recovery"]["recovered"]
     assert 1.0 <= seen <= 5.0  # the supervisor's 1 s restart delay, then dcmqrscp's start
+
+
+def findscu_count(port: int, study_uid: str, sop_uid: str) -> int:
+    """Images dcmtk's findscu finds for one SOP Instance UID (IMAGE level, study root)."""
+    result = subprocess.run(
+        ["findscu", "-v", "-S", "-aec", "WARDPACS", "-k", "QueryRetrieveLevel=IMAGE",
+         "-k", f"StudyInstanceUID={study_uid}", "-k", "SeriesInstanceUID",
+         "-k", f"SOPInstanceUID={sop_uid}",
+         "127.0.0.1", str(port)],
+        capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+    # a study-root IMAGE query names the levels above it (the series as a universal key)
+    return result.stderr.count(b"(Pending)")
+
+
+def _findscu_outcomes(port: int, writes: list[dict[str, Any]]) -> dict[str, int]:
+    """found / lost / stored-unacknowledged, by findscu alone."""
+    out = {"found": 0, "lost": 0, "stored_unacknowledged": 0}
+    for w in writes:
+        study, _, sop = w["identifier"].rpartition("/")
+        copies = findscu_count(port, study, sop)
+        if w["acknowledged"]:
+            out["found" if copies else "lost"] += 1
+        elif copies:
+            out["stored_unacknowledged"] += 1
+    return out
+
+
+def test_the_dicom_verifier_counts_as_findscu_does(
+    pacs: tuple[int, Path, subprocess.Popen[bytes]],
+) -> None:
+    """5 images stored and acknowledged, 3 acknowledged but never in the archive (as if deleted
+    behind its back), 2 stored although their acknowledgement was lost."""
+    from resildrill.dicom.archive import Peer, store_study, synthetic_study
+    from resildrill.drill.model import DicomLoadSpec
+    from resildrill.load.integrity import check_writes
+
+    port = pacs[0]
+    peer = Peer("127.0.0.1", port, "WARDPACS")
+    stored = synthetic_study("SYN000201", 7)
+    assert [one.status for one in store_study(peer, stored)] == [0] * 7
+    never = synthetic_study("SYN000202", 3)
+
+    def record(ds: Dataset, acknowledged: bool) -> dict[str, Any]:
+        ident = f"{ds.StudyInstanceUID}/{ds.SOPInstanceUID}"
+        return {"resource": "DicomImage", "id": str(ds.SOPInstanceUID), "identifier": ident,
+                "op": "create", "acknowledged": acknowledged}  # fmt: skip
+
+    writes = [record(ds, True) for ds in stored[:5]]
+    writes += [record(ds, True) for ds in never]
+    writes += [record(ds, False) for ds in stored[5:]]
+    spec = DicomLoadSpec(host="127.0.0.1", port=port, called_ae="WARDPACS")
+    result = check_writes(writes, base_url="http://127.0.0.1:1", dicom=spec)
+    assert (result.writes_acknowledged, result.writes_lost) == (8, 3)
+    assert result.writes_stored_unacknowledged == 2 and result.writes_unverifiable == 0
+    assert _findscu_outcomes(port, writes) == {"found": 5, "lost": 3, "stored_unacknowledged": 2}
+
+
+def test_pacs_killed_under_radiology_load_counted_as_findscu_counts(tmp_path: Path) -> None:
+    """The drill's verdict on every image the modality sent equals findscu's, image by image
+    (whatever dcmqrscp did with them: losses here are the archive's, and the gate says so)."""
+    target = _pacs_target(tmp_path)
+    port = int(yaml.safe_load(target.read_text())["stack"]["pacs"]["listen"].rpartition(":")[2])
+    original = yaml.safe_load((ROOT / "drills" / "pacs-killed-mid-upload.yaml").read_text())
+    drill = tmp_path / "pacs-killed-mid-upload.yaml"
+    drill.write_text(yaml.safe_dump({**original, "target": str(target)}, sort_keys=False))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "resildrill", *args], capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    try:
+        assert cli("target", "up", str(target)).returncode == 0
+        result = cli("run", str(drill), "--yes", "--no-history", "--out", str(tmp_path / "r"))
+        assert result.returncode in (0, 1), result.stdout[-3000:] + result.stderr[-2000:]
+        run_dir = Path(result.stdout.strip().splitlines()[-1])
+        report = load_report(run_dir)
+        lines = (run_dir / "load" / "writes.jsonl").read_text().splitlines()
+        writes = [json.loads(line) for line in lines]
+        by_findscu = _findscu_outcomes(port, writes)
+    finally:
+        cli("target", "down", str(target))
+        stack.down(target)
+    integrity = report["integrity"]
+    assert integrity["writes_unverifiable"] == 0
+    acknowledged = sum(1 for w in writes if w["acknowledged"])
+    assert acknowledged > 20 and integrity["writes_acknowledged"] == acknowledged
+    assert integrity["writes_lost"] == by_findscu["lost"], (integrity, by_findscu)
+    assert integrity["writes_stored_unacknowledged"] == by_findscu["stored_unacknowledged"]
+    assert acknowledged - integrity["writes_lost"] == by_findscu["found"]
+    # the kill landed mid-upload: some images of the cut study were never acknowledged
+    assert any(not w["acknowledged"] for w in writes)
+    gate = next(g for g in report["gates"] if g["name"] == "max_writes_lost")
+    assert gate["passed"] == (integrity["writes_lost"] == 0)
+    ARTIFACTS = ROOT / "test-artifacts"
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "dicom-kill.json").write_text(
+        json.dumps({"acknowledged": acknowledged, **by_findscu, "report": integrity}, indent=1)
+    )

@@ -344,3 +344,17 @@ def test_a_probe_has_exactly_one_check_dicom_included() -> None:
         ProbeSpec(name="pacs", dicom=echo, tcp={"host": "127.0.0.1", "port": 18590})
     with pytest.raises(ValidationError, match="at most 16"):
         ProbeSpec(name="pacs", dicom={**echo, "called_ae": "A" * 17})
+
+
+def test_radiology_users_need_a_pacs_the_target_has(
+    tmp_path: Path, registry: FaultRegistry
+) -> None:
+    """``dicom_*`` workflows need ``load.dicom``; its service must be one of the target's."""
+    orphan = HEAD + "load: {users: 2, workflows: {dicom_modality: 1}}\n"
+    assert [p.path for p in load(tmp_path, registry, orphan)] == ["load.workflows.dicom_modality"]
+    typo = HEAD + (
+        "load: {users: 1, workflows: {dicom_modality: 1}, dicom: {service: pacs, called_ae: X}}\n"
+    )
+    assert [(p.path, p.message) for p in load(tmp_path, registry, typo)] == [
+        ("load.dicom.service", "unknown service 'pacs' (the target has: api)")
+    ]
