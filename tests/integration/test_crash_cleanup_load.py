@@ -44,17 +44,24 @@ def load_children(run_dir: Path) -> list[tuple[int, int]]:
     return out
 
 
-def locust_processes() -> set[int]:
-    """Every live process running Locust on this machine, from /proc."""
+def locust_processes(marker: str) -> set[int]:
+    """Live processes running Locust whose environment holds ``marker`` (this test's own
+    state folder: a Locust of another run on a shared machine is none of its business)."""
     found = set()
+    needle = marker.encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            env = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"locust" in cmd and proc_state(int(entry.name)) not in (None, "Z", "X"):
+        if (
+            b"locust" in cmd
+            and needle in env
+            and proc_state(int(entry.name)) not in (None, "Z", "X")
+        ):
             found.add(int(entry.name))
     return found
 
@@ -85,9 +92,10 @@ def test_killed_runner_leaves_no_locust_and_no_fault(ward: Path, tmp_path: Path)
             }
         )
     )
-    before = locust_processes()
     pid_b = stack.read_pid(ward, "replica-b") or 0
     env = {**os.environ, "RESILDRILL_STATE_DIR": str(tmp_path / "state")}
+    marker = f"RESILDRILL_STATE_DIR={tmp_path / 'state'}"
+    before = locust_processes(marker)
     reports = tmp_path / "reports"
     runner = subprocess.Popen(
         [
@@ -121,14 +129,14 @@ def test_killed_runner_leaves_no_locust_and_no_fault(ward: Path, tmp_path: Path)
     killed = time.monotonic()
     gone: dict[str, float] = {}
     while time.monotonic() - killed < 5.0 and len(gone) < 2:
-        if "locust" not in gone and not locust_processes() - before:
+        if "locust" not in gone and not locust_processes(marker) - before:
             gone["locust"] = time.monotonic() - killed
         if "fault" not in gone and proc_state(pid_b) in ("S", "R"):
             gone["fault"] = time.monotonic() - killed
         time.sleep(0.02)
     print(f"\nrunner killed under load: clean after {gone}")
     assert [p for p, s in children if is_same_process(p, s)] == [], "a Locust worker survived"
-    assert locust_processes() - before == set()
+    assert locust_processes(marker) - before == set()
     assert proc_state(pid_b) in ("S", "R"), "the watchdog did not continue replica-b"
     # the watchdog unregisters the run just after journalling its reverts: poll, bounded
     deadline = time.monotonic() + 5
