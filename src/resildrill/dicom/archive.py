@@ -9,7 +9,9 @@ archive was not there".
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,7 +31,9 @@ __all__ = [
     "DicomError",
     "Peer",
     "Stored",
+    "content_digest",
     "count_images",
+    "fetch_image",
     "get_study",
     "store_study",
     "synthetic_study",
@@ -38,6 +42,10 @@ __all__ = [
 logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
 #: C-FIND "pending" statuses: each carries one match.
 _PENDING = (0xFF00, 0xFF01)
+#: C-GET "refused: out of resources, unable to perform sub-operations": the archive understood
+#: the request and could send none of the images (dcmqrscp answers this when an image's file is
+#: gone although its index still lists it).
+_SUBOPERATIONS_FAILED = 0xA702
 
 
 class DicomError(OSError):
@@ -72,9 +80,16 @@ def synthetic_study(patient_id: str, images: int) -> list[Dataset]:
         ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
         ds.SamplesPerPixel, ds.PixelRepresentation = 1, 0
         ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.PixelData = bytes(128)
+        ds.PixelData = os.urandom(128)  # unique content: an image overwritten by another shows
         out.append(ds)
     return out
+
+
+def content_digest(ds: Dataset) -> str:
+    """What an image *is*, for the read-back: its SOP Instance UID and pixel data, hashed."""
+    h = hashlib.sha256(str(ds.SOPInstanceUID).encode())
+    h.update(bytes(ds.PixelData))
+    return h.hexdigest()
 
 
 @contextmanager
@@ -152,18 +167,33 @@ def count_images(peer: Peer, sop_instance_uid: str, study_uid: str | None = None
     return found
 
 
+def fetch_image(peer: Peer, study_uid: str, series_uid: str, sop_uid: str) -> list[Dataset]:
+    """Retrieve one image with C-GET at IMAGE level: the datasets that came back (none when
+    the archive has no readable image for it); raises :class:`DicomError` when it could not
+    be asked or the answer was cut short."""
+    return _get(peer, "IMAGE", study_uid, series_uid, sop_uid)
+
+
 def get_study(peer: Peer, study_uid: str) -> int:
     """Retrieve a study with C-GET (the images come back on the same association): how many
     images arrived; raises :class:`DicomError` when the retrieve failed."""
-    received: list[str] = []
+    return len(_get(peer, "STUDY", study_uid))
+
+
+def _get(
+    peer: Peer, level: str, study_uid: str, series_uid: str = "", sop_uid: str = ""
+) -> list[Dataset]:
+    received: list[Dataset] = []
 
     def on_store(event: Any) -> int:
-        received.append(str(event.request.AffectedSOPInstanceUID))
+        received.append(event.dataset)
         return 0x0000
 
     query = Dataset()
-    query.QueryRetrieveLevel = "STUDY"
+    query.QueryRetrieveLevel = level
     query.StudyInstanceUID = study_uid
+    if level == "IMAGE":
+        query.SeriesInstanceUID, query.SOPInstanceUID = series_uid, sop_uid
     contexts = [
         (StudyRootQueryRetrieveInformationModelGet, None),
         (CTImageStorage, ExplicitVRLittleEndian),
@@ -178,6 +208,8 @@ def get_study(peer: Peer, study_uid: str) -> int:
             if not status or "Status" not in status:
                 raise DicomError("C-GET answer cut short")
             code = int(status.Status)
+            if code == _SUBOPERATIONS_FAILED:
+                break  # understood, and no image could be sent: none came back
             if code not in (0x0000, 0xFF00) and code & 0xF000 != 0xB000:
                 raise DicomError(f"C-GET status 0x{code:04X}")
-    return len(received)
+    return received

@@ -8,8 +8,9 @@
 Every C-STORE, C-FIND and C-GET is one Locust request named ``<workflow>:<operation>`` (failed
 unless the archive answered success), and one study or one read is one clinical action. Every
 image sent is recorded (``worker.record_write``, resource ``DicomImage``, id its SOP Instance
-UID, identifier ``<study UID>/<SOP Instance UID>``), acknowledged when its C-STORE status was
-0x0000, for the DICOM verifier's read-back after the recovery window (``load/verifiers.py``).
+UID, identifier ``<study UID>/<series UID>/<SOP Instance UID>``, digest of its UID and pixel
+data), acknowledged when its C-STORE status was 0x0000, for the DICOM verifier's read-back after
+the recovery window (``load/verifiers.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from resildrill.dicom.archive import (
     DicomError,
     Peer,
     Stored,
+    content_digest,
     get_study,
     store_study,
     synthetic_study,
@@ -98,9 +100,10 @@ class Modality(DicomUser):
             worker.record_write(
                 RESOURCE,
                 str(ds.SOPInstanceUID),
-                f"{ds.StudyInstanceUID}/{ds.SOPInstanceUID}",
+                f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}",
                 op="create",
                 acknowledged=acknowledged,
+                digest=content_digest(ds),
             )
         ok = all(one.status == 0x0000 for one in stored)
         if ok:

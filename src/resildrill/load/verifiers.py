@@ -9,7 +9,9 @@ Each verifier speaks the system's own protocol and answers, for one write record
   duplicated); an update is read by id and checked by version and identifier;
 - ``http``: a GET of a URL template judged by a status or a JSON field (any HTTP API);
 - ``python``: a function of the drill's own (``module:function`` beside the drill);
-- ``dicom``: a PACS, each image by its SOP Instance UID (C-FIND at IMAGE level); images the
+- ``dicom``: a PACS, each image by its SOP Instance UID: counted in the archive's index (C-FIND
+  at IMAGE level), and, when the write carries a digest, retrieved (C-GET) and compared with
+  what was sent (an index entry whose file holds another image, or none, is lost); images the
   radiology users stored (resource ``DicomImage``) are read this way whatever the drill names.
 
 A write record (what ``record_write`` streamed): ``resource``, ``id``, ``identifier``,
@@ -236,16 +238,28 @@ class DicomVerifier:
         )
 
     def check(self, write: dict[str, Any]) -> str:
-        from resildrill.dicom.archive import DicomError, count_images
+        from resildrill.dicom.archive import DicomError, content_digest, count_images, fetch_image
 
         if time.monotonic() >= self.how.deadline:
             return "unverifiable"
-        study, _, sop = str(write.get("identifier") or "").rpartition("/")
+        # identifier: "<study>/<series>/<sop>" (the built-in modality), "<study>/<sop>" or "<sop>"
+        parts = str(write.get("identifier") or write.get("id") or "").split("/")
+        sop = parts[-1] or str(write.get("id"))
+        study = parts[0] if len(parts) > 1 else ""
+        series = parts[1] if len(parts) > 2 else ""
         try:
-            copies = count_images(self.peer, sop or str(write.get("id")), study or None)
+            copies = count_images(self.peer, sop, study or None)
+            if copies == 0:
+                return "lost"
+            if write.get("digest") and study and series:
+                # the index may name an image whose file now holds another (or none): what
+                # the archive would hand a radiologist is the test
+                fetched = fetch_image(self.peer, study, series, sop)
+                if not any(content_digest(ds) == write["digest"] for ds in fetched):
+                    return "lost"
         except DicomError:
             return "unverifiable"
-        return "lost" if copies == 0 else "duplicated" if copies > 1 else "found"
+        return "duplicated" if copies > 1 else "found"
 
 
 #: The built-in verifiers (also registered as entry points, like third-party ones).

@@ -9,12 +9,14 @@ drills that kill it.
   with an independent prober beside it (a C-ECHO every 10 ms from this test): the time the
   report says radiology could not reach the archive is within 300 ms of what the prober saw.
 * The DICOM verifier counts found, lost and stored-unacknowledged images exactly as dcmtk's own
-  ``findscu`` does, image by image: on records made here, and after
+  tools do (``findscu`` for the archive's index, ``getscu`` for the content), image by image: on
+  images stored and deleted behind the archive's back here, and after
   ``drills/pacs-killed-mid-upload.yaml`` (a kill -9 of dcmqrscp under the radiology load).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import signal
@@ -28,6 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
@@ -233,7 +236,7 @@ def test_pacs_killed_drill_matches_an_independent_prober(tmp_path: Path) -> None
 
 
 def findscu_count(port: int, study_uid: str, sop_uid: str) -> int:
-    """Images dcmtk's findscu finds for one SOP Instance UID (IMAGE level, study root)."""
+    """Images dcmtk's findscu finds in the archive's index for one SOP Instance UID."""
     result = subprocess.run(
         ["findscu", "-v", "-S", "-aec", "WARDPACS", "-k", "QueryRetrieveLevel=IMAGE",
          "-k", f"StudyInstanceUID={study_uid}", "-k", "SeriesInstanceUID",
@@ -245,52 +248,92 @@ def findscu_count(port: int, study_uid: str, sop_uid: str) -> int:
     return result.stderr.count(b"(Pending)")
 
 
-def _findscu_outcomes(port: int, writes: list[dict[str, Any]]) -> dict[str, int]:
-    """found / lost / stored-unacknowledged, by findscu alone."""
+def getscu_digests(port: int, study: str, series: str, sop: str, folder: Path) -> list[str]:
+    """What dcmtk's getscu retrieves for one image (C-GET), as sha256(UID + pixel data): the
+    same recipe as the modality's digest, computed here from the files getscu wrote."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    subprocess.run(
+        ["getscu", "-S", "-aec", "WARDPACS", "-k", "QueryRetrieveLevel=IMAGE",
+         "-k", f"StudyInstanceUID={study}", "-k", f"SeriesInstanceUID={series}",
+         "-k", f"SOPInstanceUID={sop}", "-od", str(folder), "127.0.0.1", str(port)],
+        capture_output=True, timeout=30, check=False,  # a refused retrieve exits non-zero
+    )  # fmt: skip
+    out = []
+    for path in folder.iterdir():
+        ds = dcmread(path)
+        out.append(
+            hashlib.sha256(str(ds.SOPInstanceUID).encode() + bytes(ds.PixelData)).hexdigest()
+        )
+    return out
+
+
+def _dcmtk_outcomes(port: int, writes: list[dict[str, Any]], scratch: Path) -> dict[str, int]:
+    """found / lost / stored-unacknowledged by dcmtk alone: in the index (findscu) and
+    retrievable with the content that was sent (getscu)."""
     out = {"found": 0, "lost": 0, "stored_unacknowledged": 0}
     for w in writes:
-        study, _, sop = w["identifier"].rpartition("/")
-        copies = findscu_count(port, study, sop)
+        study, series, sop = w["identifier"].split("/")
+        there = findscu_count(port, study, sop) > 0 and w["digest"] in getscu_digests(
+            port, study, series, sop, scratch
+        )
         if w["acknowledged"]:
-            out["found" if copies else "lost"] += 1
-        elif copies:
+            out["found" if there else "lost"] += 1
+        elif there:
             out["stored_unacknowledged"] += 1
     return out
 
 
-def test_the_dicom_verifier_counts_as_findscu_does(
-    pacs: tuple[int, Path, subprocess.Popen[bytes]],
+def _delete_from_archive(archive: Path, sop_uids: set[str]) -> int:
+    """Remove the files of these images behind the archive's back (its index still lists them)."""
+    gone = 0
+    for path in archive.glob("*.dcm"):
+        if str(dcmread(path, stop_before_pixels=True).SOPInstanceUID) in sop_uids:
+            path.unlink()
+            gone += 1
+    return gone
+
+
+def test_the_dicom_verifier_counts_as_dcmtk_does(
+    pacs: tuple[int, Path, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
-    """5 images stored and acknowledged, 3 acknowledged but never in the archive (as if deleted
-    behind its back), 2 stored although their acknowledgement was lost."""
-    from resildrill.dicom.archive import Peer, store_study, synthetic_study
+    """5 images stored and acknowledged, 3 acknowledged and then deleted behind the archive's
+    back, 2 stored although their acknowledgement was lost, 1 acknowledged and never sent."""
+    from resildrill.dicom.archive import Peer, content_digest, store_study, synthetic_study
     from resildrill.drill.model import DicomLoadSpec
     from resildrill.load.integrity import check_writes
 
-    port = pacs[0]
+    port, pidfile, _ = pacs
     peer = Peer("127.0.0.1", port, "WARDPACS")
-    stored = synthetic_study("SYN000201", 7)
-    assert [one.status for one in store_study(peer, stored)] == [0] * 7
-    never = synthetic_study("SYN000202", 3)
+    stored = synthetic_study("SYN000201", 10)
+    assert [one.status for one in store_study(peer, stored)] == [0] * 10
+    never = synthetic_study("SYN000202", 1)
+    deleted = {str(ds.SOPInstanceUID) for ds in stored[5:8]}
+    assert _delete_from_archive(pidfile.parent / "pacs" / "archive", deleted) == 3
 
     def record(ds: Dataset, acknowledged: bool) -> dict[str, Any]:
-        ident = f"{ds.StudyInstanceUID}/{ds.SOPInstanceUID}"
-        return {"resource": "DicomImage", "id": str(ds.SOPInstanceUID), "identifier": ident,
-                "op": "create", "acknowledged": acknowledged}  # fmt: skip
+        ident = f"{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}"
+        return {
+            "resource": "DicomImage", "id": str(ds.SOPInstanceUID), "identifier": ident,
+            "op": "create", "acknowledged": acknowledged, "digest": content_digest(ds),
+        }  # fmt: skip
 
-    writes = [record(ds, True) for ds in stored[:5]]
-    writes += [record(ds, True) for ds in never]
-    writes += [record(ds, False) for ds in stored[5:]]
+    writes = [record(ds, True) for ds in stored[:8]] + [record(ds, True) for ds in never]
+    writes += [record(ds, False) for ds in stored[8:]]
     spec = DicomLoadSpec(host="127.0.0.1", port=port, called_ae="WARDPACS")
     result = check_writes(writes, base_url="http://127.0.0.1:1", dicom=spec)
-    assert (result.writes_acknowledged, result.writes_lost) == (8, 3)
+    assert (result.writes_acknowledged, result.writes_lost) == (9, 4)
     assert result.writes_stored_unacknowledged == 2 and result.writes_unverifiable == 0
-    assert _findscu_outcomes(port, writes) == {"found": 5, "lost": 3, "stored_unacknowledged": 2}
+    by_dcmtk = _dcmtk_outcomes(port, writes, tmp_path / "got")
+    assert by_dcmtk == {"found": 5, "lost": 4, "stored_unacknowledged": 2}
+    # the deleted ones are still in the index: only the content check sees them gone
+    assert all(findscu_count(port, *w["identifier"].split("/")[::2]) == 1 for w in writes[5:8])
 
 
-def test_pacs_killed_under_radiology_load_counted_as_findscu_counts(tmp_path: Path) -> None:
-    """The drill's verdict on every image the modality sent equals findscu's, image by image
-    (whatever dcmqrscp did with them: losses here are the archive's, and the gate says so)."""
+def test_pacs_killed_under_radiology_load_counted_as_dcmtk_counts(tmp_path: Path) -> None:
+    """The drill's verdict on every image the modality sent equals dcmtk's (findscu for the
+    index, getscu for the content), image by image: losses here are the archive's."""
     target = _pacs_target(tmp_path)
     port = int(yaml.safe_load(target.read_text())["stack"]["pacs"]["listen"].rpartition(":")[2])
     original = yaml.safe_load((ROOT / "drills" / "pacs-killed-mid-upload.yaml").read_text())
@@ -311,7 +354,7 @@ def test_pacs_killed_under_radiology_load_counted_as_findscu_counts(tmp_path: Pa
         report = load_report(run_dir)
         lines = (run_dir / "load" / "writes.jsonl").read_text().splitlines()
         writes = [json.loads(line) for line in lines]
-        by_findscu = _findscu_outcomes(port, writes)
+        by_findscu = _dcmtk_outcomes(port, writes, tmp_path / "got")
     finally:
         cli("target", "down", str(target))
         stack.down(target)
