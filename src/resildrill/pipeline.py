@@ -149,6 +149,12 @@ def _delivery(
         )
         for fr in done
     }
+    # a fault the drill owed a revert that never came (still injected) has not ended
+    open_ = {
+        fr.spec.id
+        for fr in done
+        if fr.still_injected or (fr.reverted_at_s is None and fr.counted_from == "revert")
+    }
     ends = []
     for fr in done:
         # A backlog cannot drain while another fault still holds it (the EHR killed while its
@@ -161,7 +167,9 @@ def _delivery(
             end = max(later)
         starts = [f.inject_requested_at_s for f in injected if f.inject_requested_at_s is not None]
         nxt = min((t for t in starts if t > end), default=None)
-        ends.append(FaultEnd(fr.spec.id, end, nxt if nxt is not None else end_s))
+        ends.append(
+            FaultEnd(fr.spec.id, end, nxt if nxt is not None else end_s, fr.spec.id not in open_)
+        )
     return analyse_delivery(
         record.delivery,
         baseline_end_s=record.baseline_end_s,

@@ -133,6 +133,14 @@ async def _inner(sock: Path, archive: subprocess.Popen[bytes]) -> int:
     return 1
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _inside(args: argparse.Namespace) -> int:
     """In the new namespace: loopback up, dcmqrscp started, its pid recorded, relay run."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -142,6 +150,7 @@ def _inside(args: argparse.Namespace) -> int:
         stdout=log_file,
         stderr=subprocess.STDOUT,
         cwd=str(Path(args.config).parent),
+        preexec_fn=_die_with_parent,
     )
     write_pidfile(args.pidfile, archive.pid)
 
@@ -170,7 +179,8 @@ def _outside(args: argparse.Namespace) -> int:
             *unshare, sys.executable, "-m", "wardehr.pacs", "--inside",
             "--config", str(config), "--sock", str(sock), "--pidfile", str(args.pidfile),
             "--dcmqrscp", dcmqrscp, "--archive-log", str(folder / "dcmqrscp.log"),
-        ]
+        ],
+        preexec_fn=_die_with_parent,  # a relay killed by anyone takes the archive with it
     )  # fmt: skip
 
     def stop(signum: int, _frame: object) -> None:

@@ -373,7 +373,9 @@ def _children(lay: Layout) -> list[dict[str, Any]]:
                     *("--ae-title", cfg.pacs.ae_title),
                     *("--pidfile", str(lay.pidfile("pacs"))),
                 ],
-                "pidfile": str(lay.pidfile("pacs")),
+                # pacs.pid names dcmqrscp itself, written by the archive's side once it runs
+                # (a kill must never hit the relay); the supervisor records the relay apart
+                "pidfile": str(lay.pidfile("pacs-relay")),
                 "log": str(lay.log("pacs")),
             }
         )

@@ -40,11 +40,16 @@ _REJECTING = {"AE", "AR", "CE", "CR"}
 
 @dataclass(frozen=True)
 class FaultEnd:
-    """Where a fault ended on the run's clock, and until when its drain is watched."""
+    """Where a fault ended on the run's clock, and until when its drain is watched.
+
+    ``ended`` False: the drill owed the fault a revert that never came (it is still injected),
+    so its backlog cannot be said to have drained.
+    """
 
     id: str
     end_s: float
     watch_end_s: float
+    ended: bool = True
 
 
 def _quantile(sorted_values: Sequence[float], q: float) -> float:
@@ -60,13 +65,15 @@ def _delay(row: dict[str, Any]) -> float | None:
 
 
 def usual_delay_s(rows: list[dict[str, Any]], baseline_end_s: float, given: float | None) -> float:
-    """The delay counted as usual: the drill's, else from the baseline's delays."""
+    """The delay counted as usual: the drill's, else from the baseline's delays (messages sent
+    *and filed* before the baseline ended: one caught by a fault at its very start is not
+    usual)."""
     if given is not None:
         return given
     base = sorted(
         d
         for r in rows
-        if r.get("accepted") and (r.get("sent_s") or 0.0) < baseline_end_s
+        if r.get("accepted") and (r.get("filed_s") or baseline_end_s) < baseline_end_s
         for d in [_delay(r)]
         if d is not None
     )
@@ -112,7 +119,13 @@ def _series(rows: list[dict[str, Any]], n: int) -> dict[str, list[float | None]]
 
 
 def _drain(rows: list[dict[str, Any]], fault: FaultEnd, usual_s: float) -> dict[str, Any]:
-    """A fault's backlog at its end and when it drained (see the module's definitions)."""
+    """A fault's backlog at its end and when it drained (see the module's definitions).
+
+    Not drained (None) when the fault never ended, when a message of the backlog was never
+    filed (lost, or the read-back could not tell: a backlog with a hole in it has not drained,
+    whatever came after), or when new results were still late, or never filed, when the watch
+    ended.
+    """
     end = fault.end_s
     accepted = [r for r in rows if r.get("accepted") and r.get("acked_s") is not None]
     backlog = [
@@ -121,36 +134,42 @@ def _drain(rows: list[dict[str, Any]], fault: FaultEnd, usual_s: float) -> dict[
         if float(r["acked_s"]) <= end and (r.get("filed_s") is None or float(r["filed_s"]) > end)
     ]
     filed = [float(r["filed_s"]) for r in backlog if r.get("filed_s") is not None]
-    lost = [r for r in backlog if r.get("copies") == 0]
+    unfiled = len(backlog) - len(filed)
+
+    def late(r: dict[str, Any]) -> bool:
+        delay = _delay(r)
+        return delay is None or delay > usual_s  # never filed: never on time
+
     after = sorted(
-        (
-            r
-            for r in accepted
-            if end <= float(r["sent_s"]) < fault.watch_end_s and _delay(r) is not None
-        ),
+        (r for r in accepted if r.get("sent_s") is not None and end <= float(r["sent_s"])),
         key=lambda r: float(r["sent_s"]),
     )
-    last_late = max((i for i, r in enumerate(after) if (_delay(r) or 0.0) > usual_s), default=-1)
+    after = [r for r in after if float(r["sent_s"]) < fault.watch_end_s]
+    last_late = max((i for i, r in enumerate(after) if late(r)), default=-1)
     timely = after[last_late + 1] if last_late + 1 < len(after) else None
     out: dict[str, Any] = {
         "end_s": round(end, 4),
         "backlog_at_end": len(backlog),
-        "lost_from_backlog": len(lost),
+        "lost_from_backlog": sum(1 for r in backlog if r.get("copies") == 0),
+        "never_filed_from_backlog": unfiled,
         "last_backlog_filed_at_s": round(max(filed), 4) if filed else None,
         "timely_again_at_s": round(float(timely["filed_s"]), 4) if timely else None,
         "drained_at_s": None,
         "drain_s": None,
     }
+    if not fault.ended or unfiled:
+        return out
     if not backlog and last_late < 0:
         out["drained_at_s"], out["drain_s"] = round(end, 4), 0.0
         return out
     if after and timely is None:
-        return out  # new results were still late when the watch ended: not drained
+        return out  # new results were still late (or never came) when the watch ended
+    late_filed = [r.get("filed_s") for r in after[: last_late + 1] if late(r)]
+    if any(f is None for f in late_filed):
+        # a result sent after the end never arrived, yet later ones did: a hole, not a drain
+        return out
     # the last result that was late reached the ward then; every later one came on time
-    late = [float(r["filed_s"]) for r in after[: last_late + 1] if (_delay(r) or 0.0) > usual_s]
-    drained = max([*filed, *late], default=-math.inf)
-    if drained == -math.inf:
-        return out  # every backlogged message was lost and nothing new arrived
+    drained = max([*filed, *(float(f) for f in late_filed if f is not None)], default=end)
     out["drained_at_s"] = round(drained, 4)
     out["drain_s"] = round(max(0.0, drained - end), 4)
     return out

@@ -138,7 +138,10 @@ def store_study(peer: Peer, images: list[Dataset]) -> list[Stored]:
             if not assoc.is_established:
                 out.append(Stored(None, started, started))
                 continue
-            answer = assoc.send_c_store(ds)
+            try:
+                answer = assoc.send_c_store(ds)
+            except (RuntimeError, ValueError):  # pynetdicom: the association went away
+                answer = None
             status = int(answer.Status) if answer and "Status" in answer else None
             out.append(Stored(status, started, time.monotonic()))
     return out

@@ -77,11 +77,16 @@ _SYSCALLS: dict[str, dict[str, dict[int, str]]] = {
 }
 
 
+class _Denied(Exception):
+    """/proc/PID/task/TID/syscall is not readable by us (ptrace rights: Yama, another user)."""
+
+
 def _in_syscall(pids: list[int], wanted: dict[int, str]) -> str | None:
     """``name (pid/tid)`` of a thread now inside one of ``wanted``, else None.
 
     ``/proc/PID/task/TID/syscall`` starts with the number of the call a blocked thread is in
-    ("running" when it is on a CPU): readable by the process's owner.
+    ("running" when it is on a CPU): readable with ptrace-attach rights over the process.
+    Raises :class:`_Denied` when it is not readable at all.
     """
     for pid in pids:
         try:
@@ -92,6 +97,8 @@ def _in_syscall(pids: list[int], wanted: dict[int, str]) -> str | None:
             try:
                 with open(f"/proc/{pid}/task/{tid}/syscall", "rb") as f:
                     head = f.read(8).split(b" ", 1)[0]
+            except PermissionError:
+                raise _Denied(f"/proc/{pid}/task/{tid}/syscall") from None
             except OSError:
                 continue
             if head.isdigit() and int(head) in wanted:
@@ -109,7 +116,12 @@ def aim(pids: list[int], during: list[str], within_s: float) -> dict[str, Any]:
     polls = 0
     while wanted:
         polls += 1
-        caught = _in_syscall(pids, wanted)
+        try:
+            caught = _in_syscall(pids, wanted)
+        except _Denied as exc:
+            took = round(time.monotonic() - started, 4)
+            why = f"cannot read {exc} (ptrace rights: run as the process's owner, or root)"
+            return {"caught": None, "after_s": took, "polls": polls, "why": why}
         if caught is not None:
             return {
                 "caught": caught,
@@ -377,11 +389,15 @@ class ProcessFaultBackend(RemoteHooks, BackendHooks):
             if not is_same_process(proc["pid"], proc["start_time"]):
                 raise InjectionFailed(f"pid {proc['pid']} is no longer the recorded process")
         if recipe.get("during"):
-            # the moment is the point: signal right after catching it, checks done before
-            recipe = {
-                **recipe,
-                "aimed": aim([p["pid"] for p in located], recipe["during"], recipe["aim_within"]),
-            }
+            # the moment is the point: signal right after catching it, checks done before;
+            # every process of the fault is watched (a server's backends do its writes)
+            watched = [p["pid"] for p in recipe["processes"]]
+            recipe = {**recipe, "aimed": aim(watched, recipe["during"], recipe["aim_within"])}
+            for proc in located:  # up to aim_within passed: still the recorded process?
+                if not is_same_process(proc["pid"], proc["start_time"]):
+                    raise InjectionFailed(
+                        f"pid {proc['pid']} ended while the signal was being aimed; nothing sent"
+                    )
         # Parents first: a frozen parent forks no new child while its children are signalled.
         for proc in recipe["processes"]:
             # a descendant may have ended on its own since preparation (a session closed)

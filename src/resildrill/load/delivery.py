@@ -111,18 +111,23 @@ def read_back_messages(
 ) -> list[dict[str, Any]]:
     """One row per message sent: its ACK, copies filed and the filing time (run seconds).
 
-    Accepted messages not yet filed are read again every second for up to ``settle_s``;
-    only those still missing then count as lost.
+    Accepted messages not yet filed (or not yet readable) are read again every second for up
+    to ``settle_s`` after the first pass; only those still missing then count as lost.
     """
     how = ReadBack(IntegritySpec(), base_url, headers, ca_bundle, deadline, request_timeout_s)
     reader = _Reader(how, hl7, monotonic_t0, wall_t0)
-    settle_until = min(deadline - request_timeout_s, time.monotonic() + settle_s)
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         rows = list(pool.map(reader.one, sent))
-        # An engine may still be draining when load stops: a message it accepted is lost
-        # only if it is still not filed ``settle_s`` later; re-read just those meanwhile.
+        # An engine may still be draining when load stops (and the EHR still restarting): a
+        # message it accepted is lost only if it is still not filed ``settle_s`` after the
+        # first pass; re-read those, and those the first pass could not tell, meanwhile.
+        settle_until = min(deadline - request_timeout_s, time.monotonic() + settle_s)
         while time.monotonic() < settle_until:
-            waiting = [i for i, r in enumerate(rows) if r["accepted"] and r["copies"] == 0]
+            waiting = [
+                i
+                for i, r in enumerate(rows)
+                if r["accepted"] and r.get("readable", True) and r["copies"] in (0, None)
+            ]
             if not waiting:
                 break
             time.sleep(SETTLE_POLL_S)

@@ -89,7 +89,7 @@ class Modality(DicomUser):
         started = time.monotonic()
         try:
             stored = store_study(self.peer, images)
-        except DicomError as exc:  # no association: nothing was sent
+        except Exception as exc:  # no association (or pynetdicom gave up): nothing confirmed
             self._report("associate", started, time.monotonic(), False, str(exc), 0)
             stored = [Stored(None, started, started)] * len(images)
         for ds, one in zip(images, stored, strict=True):
@@ -126,7 +126,7 @@ class ReadingStation(DicomUser):
         try:
             got = get_study(self.peer, study)
             ok, why = got == self.spec.images_per_study, f"{got} images retrieved"
-        except DicomError as exc:
+        except (DicomError, RuntimeError, ValueError) as exc:
             ok, why = False, str(exc)
         self._report("c_get", started, time.monotonic(), ok, why, 0)
         worker.record_action(self.workflow, started, ok)

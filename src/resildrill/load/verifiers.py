@@ -238,7 +238,7 @@ class DicomVerifier:
         )
 
     def check(self, write: dict[str, Any]) -> str:
-        from resildrill.dicom.archive import DicomError, content_digest, count_images, fetch_image
+        from resildrill.dicom.archive import content_digest, count_images, fetch_image
 
         if time.monotonic() >= self.how.deadline:
             return "unverifiable"
@@ -257,7 +257,7 @@ class DicomVerifier:
                 fetched = fetch_image(self.peer, study, series, sop)
                 if not any(content_digest(ds) == write["digest"] for ds in fetched):
                     return "lost"
-        except DicomError:
+        except Exception:  # pynetdicom's own errors too (an abort mid-request): cannot tell
             return "unverifiable"
         return "duplicated" if copies > 1 else "found"
 

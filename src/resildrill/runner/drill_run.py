@@ -307,13 +307,17 @@ class DrillRun:
             self.record.load = self.load.summary()
             self.say("checking every acknowledged write (integrity read-back)")
             self.record.integrity = self.load.integrity_check().to_json()
-            if self.load.spec.hl7 is not None:
-                self.say("reading every HL7 message back from the EHR (delivery)")
-                with self.heartbeat.beating():
-                    self.record.delivery = self.load.delivery_check(self.record.wall_t0)
         except Exception as exc:  # a load failure must not lose the drill's measurements
             self.record.notices.append(f"load: {type(exc).__name__}: {exc}")
             self.load.stop()
+        if self.load.spec.hl7 is None:
+            return
+        try:
+            self.say("reading every HL7 message back from the EHR (delivery)")
+            with self.heartbeat.beating():
+                self.record.delivery = self.load.delivery_check(self.record.wall_t0)
+        except Exception as exc:  # nor may the delivery read-back's own failure
+            self.record.notices.append(f"HL7 delivery read-back: {type(exc).__name__}: {exc}")
 
     # -- the steps -----------------------------------------------------------------------
 

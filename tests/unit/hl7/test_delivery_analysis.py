@@ -150,3 +150,34 @@ def test_message_gates_fail_when_a_message_could_not_be_read_back() -> None:
     assert by["max_delivery_delay"].passed and by["max_delivery_delay"].value == 0.1
     missing = evaluate_gates(Gates(max_messages_lost=0), [], Summary(0, 0, 1), delivery=None)
     assert not missing[1].passed and missing[1].value is None
+
+
+def test_a_backlog_with_a_message_never_filed_has_not_drained() -> None:
+    """A hole in the backlog (lost, or the read-back could not tell) is not a drain, whatever
+    arrived after it; nor is a result sent after the end that never arrived."""
+    base = [row("base", 0.5, 0.51)]
+    on_time = [row("n1", 3.1, 3.11), row("n2", 3.5, 3.51)]
+    lost = analyse([*base, row("q1", 1.5, 3.05), row("q2", 1.6, None), *on_time],
+                   [FaultEnd("link", 3.0, 5.0)])[0]["by_fault"]["link"]  # fmt: skip
+    assert lost["drain_s"] is None and lost["never_filed_from_backlog"] == 1
+    unknown = [row("q1", 1.5, 3.05), row("q2", 1.6, None, copies=None)]
+    unsure = analyse([*base, *unknown, *on_time], [FaultEnd("link", 3.0, 5.0)])[0]
+    assert unsure["by_fault"]["link"]["drain_s"] is None
+    hole = [row("q1", 1.5, 3.05), row("n0", 3.05, None), *on_time]
+    assert (
+        analyse([*base, *hole], [FaultEnd("link", 3.0, 5.0)])[0]["by_fault"]["link"]["drain_s"]
+        is None
+    )
+
+
+def test_a_fault_that_never_ended_has_not_drained() -> None:
+    rows = [row("base", 0.5, 0.51), row("n1", 3.1, 3.11)]
+    report, _ = analyse(rows, [FaultEnd("freeze", 3.0, 5.0, ended=False)])
+    assert report["by_fault"]["freeze"]["drain_s"] is None
+
+
+def test_the_usual_delay_ignores_a_baseline_message_filed_after_the_baseline() -> None:
+    """A message sent just before a fault at 0s and filed after it is not 'usual'."""
+    rows = [row(str(i), 0.01 * i, 0.01 * i + 0.002) for i in range(50)]
+    rows.append(row("caught", 0.95, 60.0))
+    assert usual_delay_s(rows, 1.0, None) == 0.25
